@@ -1,0 +1,251 @@
+"""The result of planning: nodes (a stage under one choice of producers), assets, variants.
+
+A plan is a value: same declarations, same plan, same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from ff_assets.core.errors import UnknownNameError, did_you_mean
+from ff_assets.core.specs import FitOn, StageKind, StageSpec
+
+Choices = tuple[tuple[str, str], ...]  # (feature, producing stage), sorted by feature
+
+
+def variant_suffix(choices: Choices) -> str:
+    """`[tfidf]` for one choice, `[tfidf,kmeans]` for two, '' for none."""
+    return "[" + ",".join(stage for _, stage in choices) + "]" if choices else ""
+
+
+class FitRows(str, Enum):
+    """Which rows an estimator node learns from, as planned."""
+
+    TRAIN = "train"
+    ALL = "all"
+    EXTERNAL = "external"
+
+
+class AssetRole(str, Enum):
+    """What an asset holds."""
+
+    SOURCE = "source"  # a source's rows: the entity key and every raw feature
+    SPLIT = "split"  # the carried features, partitioned into train and test
+    FEATURES = "features"  # one feature computed by a transform, fitted stage or model
+    FITTED = "fitted"  # a fitted Spark ML model (a fitted stage)
+    MODEL = "model"  # a fitted, evaluated, registered model
+
+
+@dataclass(frozen=True)
+class Node:
+    """One stage under one choice of upstream producers; shared by every variant that uses it."""
+
+    key: str  # "tokenizer", "sentiment_model[tfidf]"
+    stage: StageSpec
+    choices: Choices  # the producer choices in this node's upstream
+    deps: tuple[tuple[str, str], ...]  # (feature read, node key that writes it)
+    partitioned: bool  # rows are split into train/test at or before this node
+    entity_key: str
+    fit_rows: FitRows | None  # estimators only
+
+    @property
+    def suffix(self) -> str:
+        return variant_suffix(self.choices)
+
+    def dep_nodes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(node for _, node in self.deps))
+
+
+@dataclass(frozen=True)
+class AssetDep:
+    """An asset read by another, with the features it contributes and the rows it gives."""
+
+    asset: str
+    features: tuple[str, ...]
+    train_only: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedAsset:
+    """One Dagster asset-to-be: a name, its role, the node that makes it and what it reads."""
+
+    name: str  # "text_vector[tfidf]"
+    base: str  # "text_vector"
+    variant: tuple[str, ...]  # ("tfidf",)
+    role: AssetRole
+    node: str
+    features: tuple[str, ...]  # the feature columns it holds (none for fitted/model assets)
+    partitioned: bool
+    deps: tuple[AssetDep, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to produce a requested output: a full traversal with one producer per feature."""
+
+    name: str  # "sentiment_prediction[tfidf]"
+    output: str
+    choices: Choices
+    nodes: tuple[str, ...]  # node keys, upstream first
+    output_asset: str
+    model_node: str | None  # the node of the model that writes the output, if any
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Nodes and assets in dependency order, the variants per output, and lineage over them."""
+
+    store: str
+    outputs: tuple[str, ...]
+    nodes: Mapping[str, Node]
+    assets: Mapping[str, PlannedAsset]
+    variants: tuple[Variant, ...]
+    alternatives: frozenset[str] = frozenset()  # features with several producers
+
+    def variants_of(self, output: str) -> tuple[Variant, ...]:
+        return tuple(v for v in self.variants if v.output == output)
+
+    def variant(self, name: str) -> Variant:
+        """The variant called `name` (or the only variant of an output called `name`)."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        only = self.variants_of(name)
+        if len(only) == 1:
+            return only[0]
+        hint = did_you_mean(name, [v.name for v in self.variants])
+        raise UnknownNameError(f"plan of store {self.store!r} has no variant {name!r}.{hint}")
+
+    def users(self, node_key: str) -> tuple[str, ...]:
+        """Names of the variants whose traversal includes a node."""
+        return tuple(v.name for v in self.variants if node_key in v.nodes)
+
+    @property
+    def shared(self) -> tuple[str, ...]:
+        """Node keys used by more than one variant (one asset each, computed once)."""
+        return tuple(k for k in self.nodes if len(self.users(k)) > 1)
+
+    def asset_of(self, feature: str, node_key: str) -> PlannedAsset:
+        """The asset in which node `node_key` stores `feature`."""
+        return self.assets[holder_name(self.nodes[node_key], feature, self.alternatives)]
+
+    def fitted_asset(self, node_key: str) -> PlannedAsset | None:
+        """The fitted-model asset of an estimator node."""
+        node = self.nodes[node_key]
+        return self.assets.get(node.key) if node.stage.is_estimator else None
+
+    def lineage(self, name: str) -> LineageTree:
+        """The upstream tree of a variant, a node, an asset, a stage or a feature."""
+        roots = self._roots(name)
+        return LineageTree(name=name, kind="query", detail="", children=roots)
+
+    def _roots(self, name: str) -> tuple[LineageTree, ...]:
+        if any(v.name == name for v in self.variants) or self.variants_of(name):
+            variants = [v for v in self.variants if v.name == name] or self.variants_of(name)
+            return tuple(
+                LineageTree(
+                    name=v.name, kind="variant", detail=f"output {v.output}",
+                    children=(self._node_tree(v.nodes[-1]),),
+                )  # fmt: skip
+                for v in variants
+            )
+        if name in self.nodes:
+            return (self._node_tree(name),)
+        if name in self.assets:
+            return (self._node_tree(self.assets[name].node),)
+        by_stage = [k for k, n in self.nodes.items() if n.stage.name == name]
+        if by_stage:
+            return tuple(self._node_tree(k) for k in by_stage)
+        by_feature = [k for k, n in self.nodes.items() if name in n.stage.outputs]
+        if by_feature:
+            return tuple(self._node_tree(k) for k in by_feature)
+        known = [*self.nodes, *self.assets, *(v.name for v in self.variants)]
+        known += [f for n in self.nodes.values() for f in n.stage.outputs]
+        raise UnknownNameError(
+            f"nothing called {name!r} in the plan of store {self.store!r}.{did_you_mean(name, known)}"
+            " Run `ff-assets plan` to list variants, stages and features."
+        )
+
+    def _node_tree(self, key: str, via: tuple[str, ...] = ()) -> LineageTree:
+        node = self.nodes[key]
+        reads: dict[str, list[str]] = {}
+        for feature, dep in node.deps:
+            reads.setdefault(dep, []).append(feature)
+        detail = node.stage.kind.value
+        if node.fit_rows is not None:
+            detail += f", fit on {node.fit_rows.value} rows"
+        if node.partitioned:
+            detail += ", train/test"
+        if node.stage.external_reason:
+            detail += f", external: {node.stage.external_reason}"
+        children = tuple(self._node_tree(dep, tuple(fs)) for dep, fs in reads.items())
+        return LineageTree(name=key, kind="stage", detail=detail, children=children, via=via)
+
+    def upstream_nodes(self, key: str) -> tuple[str, ...]:
+        """Every node upstream of `key` (itself included), upstream first."""
+        seen: dict[str, None] = {}
+        stack = [key]
+        while stack:
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen[k] = None
+            stack.extend(self.nodes[k].dep_nodes())
+        return tuple(k for k in self.nodes if k in seen)
+
+
+@dataclass(frozen=True)
+class LineageTree:
+    """A node of a lineage answer: a stage, a feature or a variant, with its upstream."""
+
+    name: str
+    kind: str
+    detail: str
+    children: tuple[LineageTree, ...] = ()
+    via: tuple[str, ...] = ()  # the features the parent reads from this node
+
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, LineageTree]]:
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "detail": self.detail,
+            "via": list(self.via),
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+def holder_name(node: Node, feature: str, alternatives: frozenset[str]) -> str:
+    """The asset that stores `feature` as written by `node`.
+
+    Sources and splits keep all their features in one table asset named after the stage; any
+    other stage stores each output feature as its own asset, whose variant names the upstream
+    choices and, when the feature has several producers, the producer itself.
+    """
+    if node.stage.kind in (StageKind.SOURCE, StageKind.SPLIT):
+        return node.key
+    return feature + variant_suffix(feature_choices(node, feature, alternatives))
+
+
+def feature_choices(node: Node, feature: str, alternatives: frozenset[str]) -> Choices:
+    """The producer choices that identify `feature` as written by `node`."""
+    if feature not in alternatives:
+        return node.choices
+    return tuple(sorted((*node.choices, (feature, node.stage.name))))
+
+
+def fit_rows_of(stage: StageSpec, partitioned_inputs: bool) -> FitRows | None:
+    """Train rows only when the stage reads split rows and asks for train; else all/external."""
+    if not stage.is_estimator:
+        return None
+    if stage.fit_on is FitOn.EXTERNAL:
+        return FitRows.EXTERNAL
+    if stage.fit_on is FitOn.ALL or not partitioned_inputs:
+        return FitRows.ALL
+    return FitRows.TRAIN

@@ -1,0 +1,167 @@
+"""Immutable declarations: features and the stages that read and write them.
+
+Specs are plain values. Declaring one never touches Spark, Dagster, MLflow or data; the
+runtime payload a stage carries (a Spark ML stage, a Python function, a loader) is opaque here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ff_assets.core.errors import DeclarationError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StageKind(str, Enum):
+    """What a stage does with rows; decides how the planner and the runtime treat it."""
+
+    SOURCE = "source"  # reads rows from outside
+    SPLIT = "split"  # assigns every row to `train` or `test`, carries its inputs on
+    TRANSFORM = "transform"  # row-wise, fits nothing
+    FITTED = "fitted"  # an estimator: fitted on some rows, applied to all
+    MODEL = "model"  # an estimator with a label: fitted, evaluated on test, registered
+
+
+class FitOn(str, Enum):
+    """Which rows a fitted stage or model learns from."""
+
+    TRAIN = "train"  # the train partition of a split (the default, and the only safe one)
+    ALL = "all"  # every row, test rows included
+    EXTERNAL = "external"  # data outside the store (a pre-trained corpus); needs a reason
+
+
+Tags = tuple[tuple[str, str], ...]
+
+
+def freeze_tags(tags: Mapping[str, str] | Tags | None) -> Tags:
+    """Tags as a sorted tuple of pairs, so specs stay hashable and comparisons stay stable."""
+    items = dict(tags or {}).items()
+    return tuple(sorted((str(k), str(v)) for k, v in items))
+
+
+def check_name(what: str, name: str) -> str:
+    """Raise unless `name` is an identifier (it becomes part of asset keys and table paths)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise DeclarationError(
+            f"{what} name {name!r} is not valid: use letters, digits and underscores, "
+            "starting with a letter (for example 'text_vector')."
+        )
+    return name
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSpec:
+    """A named column keyed by an entity key. Names are unique in a store."""
+
+    name: str
+    description: str = ""
+    dtype: str | None = None  # a Spark SQL type name ("string", "double", "vector", ...)
+    entity: str | None = None
+    owner: str = ""
+    tags: Tags = ()
+
+    def __post_init__(self) -> None:
+        check_name("feature", self.name)
+        object.__setattr__(self, "tags", freeze_tags(self.tags))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Threshold:
+    """A metric bound a model must meet before `production` may point at it."""
+
+    metric: str
+    minimum: float
+
+    def holds(self, value: float) -> bool:
+        return value >= self.minimum
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageSpec:
+    """One declared stage: what kind it is, which features it reads and which it writes.
+
+    `impl` is the runtime payload (a Spark ML stage, a function, a source loader); the core
+    never looks inside it. `params` are the readable parameters shown in metadata.
+    """
+
+    name: str
+    kind: StageKind
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    label: str | None = None
+    fit_on: FitOn = FitOn.TRAIN
+    external_reason: str | None = None
+    entity_key: str | None = None
+    metric: str | None = None
+    threshold: Threshold | None = None
+    description: str = ""
+    owner: str = ""
+    tags: Tags = ()
+    params: Tags = ()
+    impl: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_name("stage", self.name)
+        kind = StageKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "fit_on", FitOn(self.fit_on))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "tags", freeze_tags(self.tags))
+        object.__setattr__(self, "params", freeze_tags(self.params))
+        for feature in (*self.inputs, *self.outputs):
+            check_name(f"feature of stage {self.name!r}", feature)
+        self._check_shape(kind)
+
+    def _check_shape(self, kind: StageKind) -> None:
+        where = f"stage {self.name!r} ({kind.value})"
+        if not self.outputs:
+            raise DeclarationError(f"{where} writes no feature: declare at least one output.")
+        if len(set(self.outputs)) != len(self.outputs):
+            raise DeclarationError(f"{where} lists an output twice: {list(self.outputs)}.")
+        if kind is StageKind.SOURCE:
+            if self.inputs:
+                raise DeclarationError(f"{where} reads rows from outside: it takes no inputs.")
+            if not self.entity_key:
+                raise DeclarationError(
+                    f"{where} needs entity_key=, the column that identifies a row "
+                    "(for example 'review_id')."
+                )
+            check_name(f"entity key of {where}", self.entity_key)
+        elif not self.inputs:
+            raise DeclarationError(f"{where} reads no feature: declare its inputs.")
+        if kind is StageKind.SPLIT and set(self.outputs) != set(self.inputs):
+            raise DeclarationError(
+                f"{where} must carry exactly the features it reads (outputs == inputs); "
+                f"it reads {sorted(self.inputs)} but writes {sorted(self.outputs)}."
+            )
+        if kind is StageKind.MODEL:
+            if not self.label:
+                raise DeclarationError(f"{where} needs label=, the feature it learns to predict.")
+            check_name(f"label of {where}", self.label)
+        elif self.label is not None and kind is not StageKind.FITTED:
+            raise DeclarationError(f"{where} cannot have a label: only estimators learn from one.")
+        if self.fit_on is FitOn.EXTERNAL and not (self.external_reason or "").strip():
+            raise DeclarationError(
+                f"{where} is fitted on external data: say why with external_reason= "
+                "(the reason is shown in the asset's metadata)."
+            )
+        if self.fit_on is not FitOn.TRAIN and kind not in (StageKind.FITTED, StageKind.MODEL):
+            raise DeclarationError(f"{where} fits nothing, so fit_on= does not apply to it.")
+
+    @property
+    def is_estimator(self) -> bool:
+        """Fitted stages and models learn from rows."""
+        return self.kind in (StageKind.FITTED, StageKind.MODEL)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every feature the stage reads: its inputs and, for estimators, its label."""
+        if self.label and self.label not in self.inputs:
+            return (*self.inputs, self.label)
+        return self.inputs

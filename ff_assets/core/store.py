@@ -1,0 +1,261 @@
+"""The declaration API: a store users add stages to, and decorators for Python-function stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from ff_assets.core.errors import (
+    DeclarationError,
+    DuplicateFeatureError,
+    DuplicateStageError,
+    UnknownNameError,
+    did_you_mean,
+)
+from ff_assets.core.specs import (
+    FeatureSpec,
+    FitOn,
+    StageKind,
+    StageSpec,
+    Threshold,
+    check_name,
+    freeze_tags,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_VARIANTS = 64
+
+
+class FeatureStore:
+    """A named set of feature and stage declarations; it plans, it never runs anything.
+
+    >>> store = FeatureStore(name="reviews")
+    >>> store.add(Tokenizer(inputCol="text", outputCol="tokens"))  # a Spark ML stage as it is
+
+    >>> @store.transform(inputs=["text"], outputs=["n_chars"])
+    ... def count_chars(df): ...
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str = "",
+        owner: str = "",
+        tags: Mapping[str, str] | None = None,
+        default_outputs: Iterable[str] = (),
+        max_variants: int = DEFAULT_MAX_VARIANTS,
+    ) -> None:
+        self.name = check_name("store", name)
+        self.description = description
+        self.owner = owner
+        self.tags = freeze_tags(tags)
+        self.default_outputs = tuple(default_outputs)
+        if max_variants < 1:
+            raise DeclarationError(f"store {name!r}: max_variants must be at least 1.")
+        self.max_variants = max_variants
+        self._stages: dict[str, StageSpec] = {}
+        self._features: dict[str, FeatureSpec] = {}
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def stages(self) -> Mapping[str, StageSpec]:
+        """Declared stages by name, in declaration order."""
+        return dict(self._stages)
+
+    @property
+    def features(self) -> Mapping[str, FeatureSpec]:
+        """Every feature a stage reads or writes, declared explicitly or implied by a stage."""
+        implied = {
+            f: FeatureSpec(name=f)
+            for stage in self._stages.values()
+            for f in (*stage.reads, *stage.outputs)
+            if f not in self._features
+        }
+        return {**self._features, **implied}
+
+    def stage(self, name: str) -> StageSpec:
+        """The stage called `name`, or UnknownNameError with the closest names."""
+        try:
+            return self._stages[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"store {self.name!r} has no stage {name!r}.{did_you_mean(name, self._stages)}"
+            ) from None
+
+    # -- declaring -----------------------------------------------------------------------
+    def feature(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        dtype: str | None = None,
+        entity: str | None = None,
+        owner: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> FeatureSpec:
+        """Declare a feature's metadata (optional: stages imply the features they touch)."""
+        spec = FeatureSpec(
+            name=name, description=description, dtype=dtype, entity=entity, owner=owner,
+            tags=freeze_tags(tags),
+        )  # fmt: skip
+        existing = self._features.get(name)
+        if existing is not None and existing != spec:
+            raise DuplicateFeatureError(
+                f"feature {name!r} is declared twice with different metadata in store "
+                f"{self.name!r}: declare it once."
+            )
+        self._check_clash(name, "feature")
+        self._features[name] = spec
+        return spec
+
+    def add(self, stage: Any, **overrides: Any) -> StageSpec:
+        """Add a StageSpec, or a Spark ML stage as it is (its params say what it reads/writes)."""
+        if isinstance(stage, StageSpec):
+            spec = stage if not overrides else _replace(stage, overrides)
+        elif type(stage).__module__.startswith("pyspark.ml"):
+            # Imported here so that the core never pulls pyspark in unless the user already has.
+            from ff_assets.spark.introspect import stage_from_spark
+
+            spec = stage_from_spark(stage, **overrides)
+        else:
+            raise DeclarationError(
+                f"cannot add {stage!r} to store {self.name!r}: pass a StageSpec, a pyspark.ml "
+                "stage, or decorate a function with @store.transform/@store.fitted/..."
+            )
+        if spec.name in self._stages:
+            raise DuplicateStageError(
+                f"two stages claim the name {spec.name!r} in store {self.name!r}: "
+                "rename one (name=...)."
+            )
+        self._check_clash(spec.name, "stage")
+        for feature in (*spec.reads, *spec.outputs):
+            self._check_clash(feature, "feature")
+        self._stages[spec.name] = spec
+        return spec
+
+    def _check_clash(self, name: str, as_what: str) -> None:
+        # Stages and features become asset keys side by side, so one name cannot be both.
+        other = "stage" if as_what == "feature" else "feature"
+        taken = (
+            name in self._stages
+            if other == "stage"
+            else name in self._features
+            or any(name in (*s.reads, *s.outputs) for s in self._stages.values())
+        )
+        if taken:
+            raise DeclarationError(
+                f"{name!r} is already a {other} in store {self.name!r}; a {as_what} cannot share "
+                "its name (both become asset keys): rename one."
+            )
+
+    # -- decorators for Python-function stages -------------------------------------------
+    def source(self, *, outputs: Iterable[str], entity_key: str, **meta: Any) -> Callable[[F], F]:
+        """Declare a function `(spark, data_dir) -> DataFrame` that reads rows from outside."""
+        return self._decorator(StageKind.SOURCE, outputs=outputs, entity_key=entity_key, **meta)
+
+    def transform(
+        self, *, inputs: Iterable[str], outputs: Iterable[str], **meta: Any
+    ) -> Callable[[F], F]:
+        """Declare a row-wise function `DataFrame -> DataFrame` that adds its outputs."""
+        return self._decorator(StageKind.TRANSFORM, inputs=inputs, outputs=outputs, **meta)
+
+    def fitted(
+        self, *, inputs: Iterable[str], outputs: Iterable[str], **meta: Any
+    ) -> Callable[[F], F]:
+        """Declare a function `DataFrame -> Spark ML Model` fitted on train rows."""
+        return self._decorator(StageKind.FITTED, inputs=inputs, outputs=outputs, **meta)
+
+    def split(
+        self,
+        *,
+        name: str = "split",
+        inputs: Iterable[str],
+        test_fraction: float = 0.2,
+        seed: int = 42,
+        **meta: Any,
+    ) -> StageSpec:
+        """Declare a deterministic train/test split carrying `inputs` on (hash of key and seed)."""
+        if not 0.0 < test_fraction < 1.0:
+            raise DeclarationError(
+                f"split {name!r}: test_fraction must be between 0 and 1, got {test_fraction}."
+            )
+        inputs = tuple(inputs)
+        params = {"test_fraction": str(test_fraction), "seed": str(seed)}
+        spec = StageSpec(
+            name=name, kind=StageKind.SPLIT, inputs=inputs, outputs=inputs,
+            params=freeze_tags(params), impl=HashSplit(test_fraction=test_fraction, seed=seed),
+            **meta,
+        )  # fmt: skip
+        return self.add(spec)
+
+    def _decorator(self, kind: StageKind, **fields: Any) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            name = fields.pop("name", None) or fn.__name__
+            description = fields.pop("description", None) or (fn.__doc__ or "").strip()
+            for key in ("inputs", "outputs"):
+                if key in fields:
+                    fields[key] = tuple(fields[key])
+            if "fit_on" in fields:
+                fields["fit_on"] = FitOn(fields["fit_on"])
+            self.add(StageSpec(name=name, kind=kind, description=description, impl=fn, **fields))
+            return fn
+
+        return register
+
+    def model(
+        self,
+        stage: Any,
+        *,
+        metric: str = "accuracy",
+        threshold: float | None = None,
+        **overrides: Any,
+    ) -> StageSpec:
+        """Add an estimator with a label as a model, with its evaluation metric and an optional
+        minimum the metric must reach before the model may be promoted to `production`."""
+        bound = Threshold(metric=metric, minimum=threshold) if threshold is not None else None
+        return self.add(stage, kind=StageKind.MODEL, metric=metric, threshold=bound, **overrides)
+
+    def plan(
+        self,
+        outputs: Iterable[str] | None = None,
+        *,
+        pins: Mapping[str, str] | None = None,
+        max_variants: int | None = None,
+    ):  # -> Plan (imported lazily: planner imports this module's types)
+        """Plan the requested outputs (default: the store's default outputs, else every model's)."""
+        from ff_assets.core.planner import plan
+
+        return plan(self, outputs, pins=pins, max_variants=max_variants)
+
+    def requested_outputs(self, outputs: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The outputs to plan: those given, else the declared defaults, else every model's."""
+        if outputs:
+            return tuple(dict.fromkeys(outputs))
+        if self.default_outputs:
+            return self.default_outputs
+        return tuple(
+            f for s in self._stages.values() if s.kind is StageKind.MODEL for f in s.outputs
+        )
+
+
+class HashSplit:
+    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
+
+    Stable across runs and machines, unlike random sampling, so a re-run never moves a row
+    from test to train.
+    """
+
+    def __init__(self, *, test_fraction: float, seed: int) -> None:
+        self.test_fraction = test_fraction
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"HashSplit(test_fraction={self.test_fraction}, seed={self.seed})"
+
+
+def _replace(spec: StageSpec, overrides: Mapping[str, Any]) -> StageSpec:
+    from dataclasses import replace
+
+    return replace(spec, **overrides)
