@@ -5,6 +5,7 @@ Standard library only: importing it never loads dagster, pyspark or mlflow.
 
 from ff_assets.core.errors import (
     AmbiguousSplitError,
+    DataFormatError,
     DataNotFoundError,
     DeclarationError,
     DuplicateFeatureError,
@@ -30,6 +31,7 @@ __all__ = [
     "AmbiguousSplitError",
     "AssetDep",
     "AssetRole",
+    "DataFormatError",
     "DataNotFoundError",
     "DeclarationError",
     "DuplicateFeatureError",

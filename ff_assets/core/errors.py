@@ -82,3 +82,7 @@ class UnknownNameError(FFAssetsError, LookupError):
 
 class DataNotFoundError(FFAssetsError, FileNotFoundError):
     """A source's data files are not where the configuration says."""
+
+
+class DataFormatError(FFAssetsError, ValueError):
+    """A data file is there but its content does not match what the source declares."""

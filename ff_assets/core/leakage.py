@@ -7,13 +7,24 @@ from collections.abc import Mapping
 
 from ff_assets.core.errors import MissingSplitError, TargetLeakageError, TestLeakageError
 from ff_assets.core.plan import FitRows, Node
-from ff_assets.core.specs import StageKind
+from ff_assets.core.specs import FitOn, StageKind
 
 _FIX_TEST = (
     "Fit {stage} on train rows: let it read features the split carries (so it runs after the "
     "split) and keep fit_on='train'; or, if it learns only from data outside this store, "
     "declare fit_on='external' with external_reason='...'."
 )
+_FIX_ALL_ROWS = (
+    "{stage} already reads split rows but is declared fit_on='all': drop fit_on='all' (train "
+    "is the default) so it fits on train rows only; or, if it learns only from data outside "
+    "this store, declare fit_on='external' with external_reason='...'."
+)
+
+
+def _fix(node: Node) -> str:
+    """The fix for a node that fits on all rows: move it after the split, or stop asking."""
+    after_split = node.partitioned and node.stage.fit_on is FitOn.ALL
+    return (_FIX_ALL_ROWS if after_split else _FIX_TEST).format(stage=repr(node.stage.name))
 
 
 def check_leakage(node: Node, nodes: Mapping[str, Node]) -> None:
@@ -34,7 +45,7 @@ def _check_test_leakage(model: Node, nodes: Mapping[str, Node]) -> None:
     if model.fit_rows is FitRows.ALL:
         raise TestLeakageError(
             f"test rows reach a fit: {model.key} (fit on all rows, evaluated on test). "
-            + _FIX_TEST.format(stage=repr(model.stage.name))
+            + _fix(model)
         )
     # Breadth-first over (node, feature) so the reported path follows the features that flow,
     # through a split only along the feature it carries.
@@ -50,8 +61,7 @@ def _check_test_leakage(model: Node, nodes: Mapping[str, Node]) -> None:
         node = nodes[state[0]]
         if node.fit_rows is FitRows.ALL:
             raise TestLeakageError(
-                f"test rows reach a fit: {_path(state, came_from, model.key)}. "
-                + _FIX_TEST.format(stage=repr(node.stage.name))
+                f"test rows reach a fit: {_path(state, came_from, model.key)}. " + _fix(node)
             )
         for feature, dep in node.deps:
             if node.stage.kind is StageKind.SPLIT and feature != state[1]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from functools import cached_property
 
 from ff_assets.core.errors import UnknownNameError, did_you_mean
 from ff_assets.core.specs import FitOn, StageKind, StageSpec
@@ -20,7 +21,7 @@ def variant_suffix(choices: Choices) -> str:
     return "[" + ",".join(stage for _, stage in choices) + "]" if choices else ""
 
 
-class FitRows(str, Enum):
+class FitRows(StrEnum):
     """Which rows an estimator node learns from, as planned."""
 
     TRAIN = "train"
@@ -28,7 +29,7 @@ class FitRows(str, Enum):
     EXTERNAL = "external"
 
 
-class AssetRole(str, Enum):
+class AssetRole(StrEnum):
     """What an asset holds."""
 
     SOURCE = "source"  # a source's rows: the entity key and every raw feature
@@ -120,12 +121,21 @@ class Plan:
 
     def users(self, node_key: str) -> tuple[str, ...]:
         """Names of the variants whose traversal includes a node."""
-        return tuple(v.name for v in self.variants if node_key in v.nodes)
+        return self._users.get(node_key, ())
 
     @property
     def shared(self) -> tuple[str, ...]:
         """Node keys used by more than one variant (one asset each, computed once)."""
         return tuple(k for k in self.nodes if len(self.users(k)) > 1)
+
+    @cached_property
+    def _users(self) -> dict[str, tuple[str, ...]]:
+        # One pass over the variants, so asking for every node's users stays linear.
+        users: dict[str, list[str]] = {}
+        for v in self.variants:
+            for key in v.nodes:
+                users.setdefault(key, []).append(v.name)
+        return {k: tuple(names) for k, names in users.items()}
 
     def asset_of(self, feature: str, node_key: str) -> PlannedAsset:
         """The asset in which node `node_key` stores `feature`."""
@@ -146,7 +156,9 @@ class Plan:
             variants = [v for v in self.variants if v.name == name] or self.variants_of(name)
             return tuple(
                 LineageTree(
-                    name=v.name, kind="variant", detail=f"output {v.output}",
+                    name=v.name,
+                    kind="variant",
+                    detail=f"output {v.output}",
                     children=(self._node_tree(v.nodes[-1]),),
                 )  # fmt: skip
                 for v in variants
@@ -164,7 +176,8 @@ class Plan:
         known = [*self.nodes, *self.assets, *(v.name for v in self.variants)]
         known += [f for n in self.nodes.values() for f in n.stage.outputs]
         raise UnknownNameError(
-            f"nothing called {name!r} in the plan of store {self.store!r}.{did_you_mean(name, known)}"
+            f"nothing called {name!r} in the plan of store {self.store!r}."
+            f"{did_you_mean(name, known)}"
             " Run `ff-assets plan` to list variants, stages and features."
         )
 

@@ -68,13 +68,14 @@ def plan(
     builder = _NodeBuilder(graph)
     variants: list[Variant] = []
     for output in requested:
-        for choices in _enumerate_choices(graph, output, pins, cap - len(variants), requested):
+        for choices in _enumerate_choices(graph, output, pins, cap - len(variants), cap):
             variants.append(builder.variant(output, choices))
     nodes = builder.ordered_nodes()
     for node in nodes.values():
         check_leakage(node, nodes)
     alternatives = builder.alternatives
     assets = _assets(nodes, alternatives)
+    rank = {k: i for i, k in enumerate(nodes)}
     return Plan(
         store=store.name,
         outputs=requested,
@@ -82,9 +83,12 @@ def plan(
         assets=assets,
         variants=tuple(
             Variant(
-                name=v.name, output=v.output, choices=v.choices,
-                nodes=tuple(k for k in nodes if k in set(v.nodes)),
-                output_asset=v.output_asset, model_node=v.model_node,
+                name=v.name,
+                output=v.output,
+                choices=v.choices,
+                nodes=tuple(sorted(v.nodes, key=rank.__getitem__)),
+                output_asset=v.output_asset,
+                model_node=v.model_node,
             )  # fmt: skip
             for v in variants
         ),
@@ -112,7 +116,7 @@ def _enumerate_choices(
     output: str,
     pins: Mapping[str, str],
     budget: int,
-    requested: tuple[str, ...],
+    cap: int,
 ) -> list[Choices]:
     """Every consistent choice of one producer per alternative feature on the way to `output`."""
     found: list[Choices] = []
@@ -134,19 +138,19 @@ def _enumerate_choices(
                 stack.extend((stage, f) for f in reversed(graph.stages[stage].reads))
         found.append(tuple(sorted(choices.items())))
         if len(found) > budget:
-            raise _explosion(graph, requested, budget)
+            raise _explosion(graph, output, cap)
 
     walk([(None, output)], {}, set())
     return found
 
 
-def _explosion(graph: FeatureGraph, requested: tuple[str, ...], budget: int) -> Exception:
+def _explosion(graph: FeatureGraph, output: str, cap: int) -> Exception:
     alternatives = "; ".join(
         f"{f} ({', '.join(p)})" for f, p in sorted(graph.producers.items()) if len(p) > 1
     )
     return VariantExplosionError(
-        f"planning {', '.join(requested)} gives more variants than the cap allows "
-        f"(more than {budget} left of the cap). Features with several producers: {alternatives}. "
+        f"planning gives more than {cap} variants (max_variants={cap}); the cap was passed "
+        f"while expanding {output!r}. Features with several producers: {alternatives}. "
         "Pin producers (pins={'feature': 'stage'}, or --pin feature=stage) or raise "
         "max_variants on the store."
     )
@@ -250,7 +254,8 @@ def _assets(nodes: Mapping[str, Node], alternatives: frozenset[str]) -> dict[str
             by_asset.setdefault(holder(feature, dep), []).append(feature)
         return [
             AssetDep(
-                asset=a, features=tuple(dict.fromkeys(fs)),
+                asset=a,
+                features=tuple(dict.fromkeys(fs)),
                 train_only=train_only and assets[a].partitioned,
             )  # fmt: skip
             for a, fs in by_asset.items()

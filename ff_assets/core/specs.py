@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ff_assets.core.errors import DeclarationError
@@ -17,7 +17,7 @@ from ff_assets.core.errors import DeclarationError
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class StageKind(str, Enum):
+class StageKind(StrEnum):
     """What a stage does with rows; decides how the planner and the runtime treat it."""
 
     SOURCE = "source"  # reads rows from outside
@@ -27,7 +27,7 @@ class StageKind(str, Enum):
     MODEL = "model"  # an estimator with a label: fitted, evaluated on test, registered
 
 
-class FitOn(str, Enum):
+class FitOn(StrEnum):
     """Which rows a fitted stage or model learns from."""
 
     TRAIN = "train"  # the train partition of a split (the default, and the only safe one)

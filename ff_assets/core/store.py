@@ -57,6 +57,7 @@ class FeatureStore:
         self.max_variants = max_variants
         self._stages: dict[str, StageSpec] = {}
         self._features: dict[str, FeatureSpec] = {}
+        self._stage_features: set[str] = set()  # every feature a declared stage reads or writes
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -111,10 +112,11 @@ class FeatureStore:
         return spec
 
     def add(self, stage: Any, **overrides: Any) -> StageSpec:
-        """Add a StageSpec, or a Spark ML stage as it is (its params say what it reads/writes)."""
+        """Add a StageSpec, or a Spark ML stage as it is (its params say what it reads/writes):
+        an instance, or `spark_stage(Class, **params)` to declare one without a SparkContext."""
         if isinstance(stage, StageSpec):
             spec = stage if not overrides else _replace(stage, overrides)
-        elif type(stage).__module__.startswith("pyspark.ml"):
+        elif type(stage).__module__.startswith(("pyspark.ml", "ff_assets.spark")):
             # Imported here so that the core never pulls pyspark in unless the user already has.
             from ff_assets.spark.introspect import stage_from_spark
 
@@ -129,21 +131,27 @@ class FeatureStore:
                 f"two stages claim the name {spec.name!r} in store {self.name!r}: "
                 "rename one (name=...)."
             )
+        touched = (*spec.reads, *spec.outputs)
+        if spec.name in touched:
+            raise DeclarationError(
+                f"stage {spec.name!r} reads or writes a feature of its own name in store "
+                f"{self.name!r}; a stage cannot share a feature's name (both become asset keys): "
+                "rename one."
+            )
         self._check_clash(spec.name, "stage")
-        for feature in (*spec.reads, *spec.outputs):
+        for feature in touched:
             self._check_clash(feature, "feature")
         self._stages[spec.name] = spec
+        self._stage_features.update(touched)
         return spec
 
     def _check_clash(self, name: str, as_what: str) -> None:
         # Stages and features become asset keys side by side, so one name cannot be both.
         other = "stage" if as_what == "feature" else "feature"
-        taken = (
-            name in self._stages
-            if other == "stage"
-            else name in self._features
-            or any(name in (*s.reads, *s.outputs) for s in self._stages.values())
-        )
+        if other == "stage":
+            taken = name in self._stages
+        else:
+            taken = name in self._features or name in self._stage_features
         if taken:
             raise DeclarationError(
                 f"{name!r} is already a {other} in store {self.name!r}; a {as_what} cannot share "

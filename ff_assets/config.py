@@ -1,0 +1,52 @@
+"""Where a project keeps its state: one home folder for Delta tables, fitted stages, Dagster
+and MLflow, so two copies of a project can run side by side and tests can use a temp folder.
+
+Read when called, never at import: `FF_ASSETS_HOME` (default `.ff_assets` under the current
+folder) and `DAGSTER_HOME` (default `<home>/dagster`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "FF_ASSETS_HOME"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The folders and URIs under one home."""
+
+    home: Path
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> ProjectPaths:
+        """The paths for `home`, else `$FF_ASSETS_HOME`, else `./.ff_assets`."""
+        chosen = home or os.environ.get(HOME_ENV) or Path.cwd() / ".ff_assets"
+        return cls(home=Path(chosen).expanduser().resolve())
+
+    @property
+    def tables(self) -> Path:
+        """Delta tables, one folder per asset key."""
+        return self.home / "tables"
+
+    @property
+    def fitted(self) -> Path:
+        """Fitted Spark ML stages, one folder per asset key and run."""
+        return self.home / "fitted"
+
+    @property
+    def dagster_home(self) -> Path:
+        """`$DAGSTER_HOME` when set, else `<home>/dagster`."""
+        configured = os.environ.get("DAGSTER_HOME")
+        return Path(configured).expanduser().resolve() if configured else self.home / "dagster"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The default MLflow tracking and registry store: SQLite under the home."""
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"

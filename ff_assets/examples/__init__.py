@@ -1,0 +1,1 @@
+"""The two example stores: review sentences (text) and bank marketing calls (tabular)."""

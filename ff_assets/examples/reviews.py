@@ -1,0 +1,89 @@
+"""Review sentences from amazon, imdb and yelp: one corpus, two models, two vectorizers.
+
+Planning `sentiment_prediction` and `site_prediction` gives four variants that share one
+tokenizer: `sentiment_prediction[tfidf]`, `sentiment_prediction[word2vec]`, and so for site.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import IDF, HashingTF, Tokenizer, Word2Vec
+
+from ff_assets.core import FeatureStore
+from ff_assets.examples.data import read_reviews
+from ff_assets.spark.introspect import spark_stage
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+OWNER = "ml-platform@example.com"
+
+store = FeatureStore(
+    name="reviews",
+    description="Sentiment and source site of short product, movie and restaurant reviews.",
+    owner=OWNER,
+    tags={"domain": "text", "dataset": "uci_sentiment_labelled_sentences"},
+    default_outputs=("sentiment_prediction", "site_prediction"),
+)
+store.feature("text", description="The review sentence.", dtype="string", entity="review")
+store.feature("sentiment", description="1.0 positive, 0.0 negative.", dtype="double")
+store.feature("site", description="amazon, imdb or yelp.", dtype="string")
+store.feature("site_label", description="The site as 0.0, 1.0, 2.0.", dtype="double")
+store.feature("tokens", description="Lower-cased words of the sentence.", dtype="array<string>")
+store.feature("text_vector", description="The sentence as a numeric vector.", dtype="vector")
+
+
+@store.source(
+    outputs=["text", "sentiment", "site", "site_label"],
+    entity_key="review_id",
+    owner=OWNER,
+    tags={"pii": "none"},
+)
+def reviews_source(spark: SparkSession, data_dir: Path) -> DataFrame:
+    """The labelled sentences of the three sites (UCI, 3 × 1000 rows)."""
+    schema = "review_id string, text string, sentiment double, site string, site_label double"
+    return spark.createDataFrame(read_reviews(data_dir), schema=schema)
+
+
+store.split(inputs=["text", "sentiment", "site", "site_label"], test_fraction=0.25, seed=7)
+store.add(spark_stage(Tokenizer, inputCol="text", outputCol="tokens"), name="tokenizer")
+store.add(
+    spark_stage(HashingTF, inputCol="tokens", outputCol="term_counts", numFeatures=4096),
+    name="hashing_tf",
+)
+store.add(
+    spark_stage(IDF, inputCol="term_counts", outputCol="text_vector", minDocFreq=1),
+    name="tfidf",
+    description="TF-IDF: hashed term counts weighted by inverse document frequency.",
+)
+store.add(
+    spark_stage(
+        Word2Vec, inputCol="tokens", outputCol="text_vector", vectorSize=64, minCount=1,
+        maxIter=5, seed=11,
+    ),
+    name="word2vec",
+    description="The mean of word embeddings learnt on the train sentences.",
+)  # fmt: skip
+store.model(
+    spark_stage(
+        LogisticRegression, featuresCol="text_vector", labelCol="sentiment",
+        predictionCol="sentiment_prediction", maxIter=100, regParam=0.01,
+    ),
+    name="sentiment_model",
+    metric="accuracy",
+    threshold=0.7,
+    description="Is the review positive?",
+)  # fmt: skip
+store.model(
+    spark_stage(
+        LogisticRegression, featuresCol="text_vector", labelCol="site_label",
+        predictionCol="site_prediction", maxIter=100, regParam=0.01,
+    ),
+    name="site_model",
+    metric="accuracy",
+    threshold=0.5,
+    description="Which site does the review come from?",
+)  # fmt: skip

@@ -1,0 +1,173 @@
+"""Blocking asset checks: re-verify at run time what the plan promised.
+
+- every split: no entity key is in both `train` and `test`;
+- every fit: the keys it saw are all train keys of every split upstream of it;
+- every table: its columns and declared types match the declarations.
+A failed check stops downstream assets in the run; stored tables keep their last good version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+from pyspark.sql import functions as F
+
+from ff_assets.core.plan import AssetRole, PlannedAsset
+from ff_assets.core.specs import StageKind
+from ff_assets.orchestration.assets import PARTITIONS, RESOURCES, AssetGraph
+from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.tables import read_table
+
+_SAMPLE = 5
+
+
+def build_checks(graph: AssetGraph) -> list[AssetChecksDefinition]:
+    """The blocking checks of every asset in the plan."""
+    checks: list[AssetChecksDefinition] = []
+    for planned in graph.plan.assets.values():
+        if planned.role is AssetRole.SPLIT:
+            checks.append(_disjoint_check(graph, planned))
+        if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
+            checks.append(_fit_rows_check(graph, planned))
+        else:
+            checks.append(_schema_check(graph, planned))
+    return checks
+
+
+def _table(context: AssetCheckExecutionContext, graph: AssetGraph, planned: PlannedAsset):
+    spark = context.resources.spark.spark_session
+    root = context.resources.settings.paths.tables
+    return read_table(spark, root.joinpath(*graph.keys[planned.name].path))
+
+
+def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefinition:
+    node = graph.plan.nodes[planned.node]
+
+    @asset_check(
+        asset=graph.keys[planned.name],
+        name="train_test_disjoint",
+        description="No entity key is in both the train and the test partition.",
+        blocking=True,
+        partitions_def=PARTITIONS,
+        required_resource_keys=RESOURCES,
+    )
+    def disjoint(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        table = _table(context, graph, planned)
+        both = (
+            table.groupBy(node.entity_key)
+            .agg(F.countDistinct(SPLIT_COLUMN).alias("partitions"))
+            .where("partitions > 1")
+        )
+        overlap = both.count()
+        sample = [r[node.entity_key] for r in both.limit(_SAMPLE).collect()]
+        sizes = {r[SPLIT_COLUMN]: r["count"] for r in table.groupBy(SPLIT_COLUMN).count().collect()}
+        return AssetCheckResult(
+            passed=overlap == 0,
+            severity=AssetCheckSeverity.ERROR,
+            description=None
+            if overlap == 0
+            else f"{overlap} keys are in both train and test (e.g. {sample}): the split rule "
+            "must give each key one partition; fix it and re-materialize both partitions.",
+            metadata={"keys_in_both": overlap, "rows_per_partition": MetadataValue.json(sizes)},
+        )
+
+    return disjoint
+
+
+def _splits_upstream(graph: AssetGraph, planned: PlannedAsset) -> list[PlannedAsset]:
+    nodes = graph.plan.upstream_nodes(planned.node)
+    return [
+        graph.plan.assets[k] for k in nodes if graph.plan.nodes[k].stage.kind is StageKind.SPLIT
+    ]
+
+
+def _fit_rows_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefinition:
+    node = graph.plan.nodes[planned.node]
+    splits = _splits_upstream(graph, planned)
+    key_path = graph.keys[planned.name].path
+    train_only = node.fit_rows is not None and node.fit_rows.value == "train"
+
+    @asset_check(
+        asset=graph.keys[planned.name],
+        name="fit_rows_are_train",
+        description="Every row this fit saw is a train row of each split upstream of it.",
+        blocking=True,
+        required_resource_keys=RESOURCES,
+    )
+    def fit_rows(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        spark = context.resources.spark.spark_session
+        seen = read_table(spark, context.resources.settings.fit_keys_path(key_path))
+        leaked = 0
+        sample: list[str] = []
+        for split in splits:
+            test = _table(context, graph, split).where(F.col(SPLIT_COLUMN) == "test")
+            hits = seen.join(test.select(node.entity_key), on=node.entity_key, how="inner")
+            leaked += hits.count()
+            sample += [r[node.entity_key] for r in hits.limit(_SAMPLE).collect()]
+        passed = leaked == 0 or not train_only
+        return AssetCheckResult(
+            passed=passed,
+            severity=AssetCheckSeverity.ERROR,
+            description=None
+            if passed
+            else f"the fit saw {leaked} test rows (e.g. {sample[:_SAMPLE]}): it must read only "
+            "the train partition of its inputs.",
+            metadata={
+                "rows_fitted": seen.count(),
+                "test_rows_fitted": leaked,
+                "declared_fit_rows": node.fit_rows.value if node.fit_rows else "n/a",
+            },
+        )
+
+    return fit_rows
+
+
+def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefinition:
+    node = graph.plan.nodes[planned.node]
+    declared = graph.store.features
+
+    @asset_check(
+        asset=graph.keys[planned.name],
+        name="schema_matches_declaration",
+        description="The table holds the entity key and the declared features, of declared types.",
+        blocking=True,
+        partitions_def=PARTITIONS if planned.partitioned else None,
+        required_resource_keys=RESOURCES,
+    )
+    def schema(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        fields = {f.name: f.dataType.simpleString() for f in _table(context, graph, planned).schema}
+        fields.pop(SPLIT_COLUMN, None)
+        problems = list(_schema_problems(fields, node.entity_key, planned.features, declared))
+        return AssetCheckResult(
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            description="; ".join(problems) or None,
+            metadata={"columns": MetadataValue.json(fields)},
+        )
+
+    return schema
+
+
+def _schema_problems(
+    fields: dict[str, str], key: str, features: Iterable[str], declared
+) -> Iterable[str]:
+    expected = [key, *features]
+    for column in expected:
+        if column not in fields:
+            yield f"column {column!r} is missing (the table has {sorted(fields)})"
+    for column in fields:
+        if column not in expected:
+            yield f"column {column!r} is not declared"
+    for feature in features:
+        spec = declared.get(feature)
+        actual = fields.get(feature)
+        if spec is not None and spec.dtype and actual and actual != spec.dtype:
+            yield f"feature {feature!r} is {actual}, declared {spec.dtype}"

@@ -1,0 +1,108 @@
+"""IO managers: feature tables in Delta Lake, fitted Spark ML stages on disk.
+
+Delta gives the atomic writes, the partition overwrite (`replaceWhere`) and the table history
+(version, rows written) that the materialization metadata reports; nothing here re-implements
+them. A failed step writes nothing, so every table stays at its last good version.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+from dagster_pyspark import LazyPySparkResource
+from pyspark.ml import PipelineModel, Transformer
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.tables import read_table, table_exists, write_table
+
+
+class NotMaterializedError(RuntimeError):
+    """An asset is read before it was ever materialized."""
+
+
+def _path(root: str, key_path: list[str]) -> Path:
+    return Path(root).joinpath(*key_path)
+
+
+class DeltaIOManager(ConfigurableIOManager):
+    """Stores DataFrames as Delta tables under `root`, one table per asset key.
+
+    A partitioned asset's table is partitioned by the `ff_split` column, and materializing a
+    partition overwrites only that partition.
+    """
+
+    root: str
+    spark: LazyPySparkResource
+
+    def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
+        path = _path(self.root, context.asset_key.path)
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        commit = write_table(obj, path, partition=partition)
+        context.add_output_metadata(
+            {
+                "path": MetadataValue.path(str(path)),
+                "delta_version": commit.version,
+                "rows_written": commit.rows,
+                **({"partition": partition} if partition else {}),
+            }
+        )
+
+    def load_input(self, context: InputContext) -> DataFrame:
+        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        path = _path(self.root, key.path)
+        spark = self.spark.spark_session
+        if not table_exists(spark, path):
+            raise NotMaterializedError(
+                f"asset {key.to_user_string()} has no Delta table at {path}: materialize it "
+                "first (or materialize its downstream assets together with it)."
+            )
+        frame = read_table(spark, path)
+        if SPLIT_COLUMN in frame.columns:
+            if context.has_asset_partitions:
+                frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
+            frame = frame.drop(SPLIT_COLUMN)
+        return frame
+
+
+class FittedStageIOManager(ConfigurableIOManager):
+    """Stores fitted Spark ML stages, one folder per run, and a pointer to the latest one.
+
+    Spark ML's `save(overwrite)` deletes before it writes; writing a new folder and then
+    replacing the small `LATEST` pointer atomically keeps the last good fit if a run fails.
+    """
+
+    root: str
+
+    def handle_output(self, context: OutputContext, obj: Transformer) -> None:
+        folder = _path(self.root, context.asset_key.path)
+        target = folder / "runs" / (context.run_id or uuid.uuid4().hex)
+        wrapped = obj if isinstance(obj, PipelineModel) else PipelineModel(stages=[obj])
+        wrapped.write().overwrite().save(str(target))
+        pointer = folder / "LATEST"
+        tmp = folder / f".LATEST.{uuid.uuid4().hex}"
+        tmp.write_text(str(target))
+        os.replace(tmp, pointer)
+        context.add_output_metadata(
+            {"path": MetadataValue.path(str(target)), "stage_class": type(obj).__name__}
+        )
+
+    def load_input(self, context: InputContext) -> Transformer:
+        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        return load_fitted(self.root, key.path)
+
+
+def load_fitted(root: str, key_path: list[str]) -> Transformer:
+    """The latest fitted stage stored for an asset key."""
+    pointer = _path(root, key_path) / "LATEST"
+    if not pointer.is_file():
+        raise NotMaterializedError(
+            f"fitted stage {'/'.join(key_path)} has never been materialized (no {pointer}): "
+            "materialize it first."
+        )
+    model = PipelineModel.load(pointer.read_text().strip())
+    return model.stages[0] if len(model.stages) == 1 else model

@@ -1,0 +1,63 @@
+"""Typed resources: the project's settings and a lazy Spark session with Delta Lake."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame
+
+from ff_assets.config import ProjectPaths
+from ff_assets.examples.data import data_dir
+from ff_assets.spark.session import spark_session
+from ff_assets.spark.tables import write_table
+
+
+class FFAssetsSettings(ConfigurableResource):
+    """Where this project's state and input data live (see `ff_assets.config`)."""
+
+    home: str
+    data_dir: str = ""
+
+    @property
+    def paths(self) -> ProjectPaths:
+        return ProjectPaths.resolve(self.home)
+
+    def data_path(self) -> Path:
+        """The configured data folder, else `$FF_DATA_DIR`, else `../shared/data`."""
+        return data_dir(self.data_dir or None)
+
+    def fit_keys_path(self, key_path: Sequence[str]) -> Path:
+        """The Delta table of entity keys a fit saw (what the fit-rows check verifies)."""
+        return self.paths.tables.joinpath("_fit_keys", *key_path)
+
+    def record_fit_keys(self, key_path: Sequence[str], keys: DataFrame) -> int:
+        """Store the keys a fit is about to see; return how many there are."""
+        return write_table(keys, self.fit_keys_path(key_path)).rows
+
+
+class DeltaSparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy Spark session, built with Delta Lake and its cached jars.
+
+    dagster-pyspark builds its session from a bare builder; Delta's jars must come from
+    `configure_spark_with_delta_pip` (see `ff_assets.spark.session`), so only the session
+    creation is replaced. The JVM starts on first use in a run, once per process.
+    """
+
+    master: str = "local[*]"
+    spark_config: dict[str, Any] = {}
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            conf = {str(k): str(v) for k, v in self.spark_config.items()}
+            self._spark_session = spark_session(master=self.master, conf=conf)
+
+
+def spark_resource(
+    *, master: str = "local[*]", conf: Mapping[str, str] | None = None
+) -> DeltaSparkResource:
+    """The Spark resource for a code location: `master` and extra Spark settings."""
+    return DeltaSparkResource(master=master, spark_config=dict(conf or {}))

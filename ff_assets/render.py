@@ -1,0 +1,136 @@
+"""Plain-text tables and trees for the terminal, and the plan as JSON for machines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ff_assets.core.plan import LineageTree, Plan
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A left-aligned text table with a rule under the headers."""
+    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def tree(root: LineageTree) -> str:
+    """A lineage tree drawn with box characters, upstream below its reader."""
+    lines: list[str] = []
+
+    def draw(node: LineageTree, prefix: str, last: bool, top: bool) -> None:
+        label = node.name + (f"  ({node.detail})" if node.detail else "")
+        if node.via:
+            label = f"{label}  <- reads {', '.join(node.via)}"
+        if top:
+            lines.append(label)
+            child_prefix = ""
+        else:
+            lines.append(prefix + ("└── " if last else "├── ") + label)
+            child_prefix = prefix + ("    " if last else "│   ")
+        for i, child in enumerate(node.children):
+            draw(child, child_prefix, i == len(node.children) - 1, False)
+
+    for child in root.children:
+        draw(child, "", True, True)
+    return "\n".join(lines)
+
+
+def plan_summary(plan: Plan) -> str:
+    """Variants, stages (with which variants share them) and assets of a plan."""
+    variants = table(
+        ["variant", "output", "producers chosen", "stages"],
+        [
+            (v.name, v.output, [f"{f}={s}" for f, s in v.choices] or "-", len(v.nodes))
+            for v in plan.variants
+        ],
+    )
+    stages = table(
+        ["stage", "kind", "rows", "fit on", "used by"],
+        [
+            (
+                n.key,
+                n.stage.kind.value,
+                "train/test" if n.partitioned else "all",
+                n.fit_rows.value if n.fit_rows else "",
+                "shared by " + str(len(plan.users(k))) if len(plan.users(k)) > 1 else
+                ", ".join(plan.users(k)),
+            )
+            for k, n in plan.nodes.items()
+        ],
+    )  # fmt: skip
+    assets = table(
+        ["asset", "role", "partitions", "reads"],
+        [
+            (
+                a.name,
+                a.role.value,
+                "train, test" if a.partitioned else "-",
+                [d.asset + (" (train)" if d.train_only else "") for d in a.deps],
+            )
+            for a in plan.assets.values()
+        ],
+    )
+    return (
+        f"store {plan.store}: {len(plan.variants)} variants, {len(plan.nodes)} stages "
+        f"({len(plan.shared)} shared), {len(plan.assets)} assets\n\n"
+        f"{variants}\n\n{stages}\n\n{assets}"
+    )
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data: variants, stages, assets, shared stages."""
+    return {
+        "store": plan.store,
+        "outputs": list(plan.outputs),
+        "variants": [
+            {
+                "name": v.name,
+                "output": v.output,
+                "choices": dict(v.choices),
+                "stages": list(v.nodes),
+                "output_asset": v.output_asset,
+                "model": v.model_node,
+            }
+            for v in plan.variants
+        ],
+        "stages": [
+            {
+                "key": n.key,
+                "stage": n.stage.name,
+                "kind": n.stage.kind.value,
+                "inputs": [{"feature": f, "from": d} for f, d in n.deps],
+                "outputs": list(n.stage.outputs),
+                "partitioned": n.partitioned,
+                "fit_rows": n.fit_rows.value if n.fit_rows else None,
+                "used_by": list(plan.users(k)),
+            }
+            for k, n in plan.nodes.items()
+        ],
+        "assets": [
+            {
+                "name": a.name,
+                "role": a.role.value,
+                "node": a.node,
+                "features": list(a.features),
+                "partitioned": a.partitioned,
+                "deps": [
+                    {"asset": d.asset, "features": list(d.features), "train_only": d.train_only}
+                    for d in a.deps
+                ],
+            }
+            for a in plan.assets.values()
+        ],
+        "shared": list(plan.shared),
+    }

@@ -1,0 +1,1 @@
+"""Spark side of ff_assets: the Delta-enabled session and Spark ML stage introspection."""

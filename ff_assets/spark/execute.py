@@ -1,0 +1,141 @@
+"""Running one planned stage on Spark DataFrames: read, split, join, fit, apply, evaluate.
+
+No Dagster here: the orchestration layer decides which rows come in and where results go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.ml import Estimator, Model, Transformer
+from pyspark.ml.evaluation import (
+    BinaryClassificationEvaluator,
+    MulticlassClassificationEvaluator,
+    RegressionEvaluator,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ff_assets.core.errors import DataFormatError, DeclarationError
+from ff_assets.core.specs import StageSpec
+from ff_assets.core.store import HashSplit
+from ff_assets.spark.introspect import SparkStageFactory
+
+SPLIT_COLUMN = "ff_split"
+PARTITIONS = ("train", "test")
+_BUCKETS = 10_000
+
+
+def build(stage: StageSpec) -> Any:
+    """The stage's runtime object: a Spark ML stage is instantiated now that Spark runs."""
+    impl = stage.impl
+    return impl.build() if isinstance(impl, SparkStageFactory) else impl
+
+
+def read_source(stage: StageSpec, spark: SparkSession, data_dir: Path) -> DataFrame:
+    """Call a source's loader and check it returns the entity key and every declared output."""
+    frame = stage.impl(spark, data_dir)
+    if not isinstance(frame, DataFrame):
+        raise DeclarationError(
+            f"source {stage.name!r} returned {type(frame).__name__}, not a Spark DataFrame: "
+            "a source function takes (spark, data_dir) and returns a DataFrame."
+        )
+    wanted = [stage.entity_key or "", *stage.outputs]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataFormatError(
+            f"source {stage.name!r} returned no column(s) {', '.join(missing)} (it has "
+            f"{', '.join(frame.columns)}): make the loader return every declared output."
+        )
+    return frame.select(*wanted)
+
+
+def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
+    """Add the train/test column: a deterministic hash of the key, or the user's split rule."""
+    rule = stage.impl
+    if isinstance(rule, HashSplit):
+        bucket = F.pmod(F.xxhash64(F.col(key).cast("string"), F.lit(rule.seed)), F.lit(_BUCKETS))
+        cut = int(rule.test_fraction * _BUCKETS)
+        return frame.withColumn(
+            SPLIT_COLUMN, F.when(bucket < cut, F.lit("test")).otherwise(F.lit("train"))
+        )
+    if callable(rule):
+        out = rule(frame)
+        if SPLIT_COLUMN not in out.columns:
+            raise DeclarationError(
+                f"split {stage.name!r}: its function must add a column {SPLIT_COLUMN!r} holding "
+                "'train' or 'test'."
+            )
+        return out
+    raise DeclarationError(
+        f"split {stage.name!r} has no rule: declare it with store.split(...) or give a function "
+        f"that adds the {SPLIT_COLUMN!r} column."
+    )
+
+
+def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
+    """Inner-join feature tables on the entity key (each brings its own feature columns)."""
+    joined = frames[0]
+    for frame in frames[1:]:
+        extra = [c for c in frame.columns if c == key or c not in joined.columns]
+        joined = joined.join(frame.select(*extra), on=key, how="inner")
+    return joined
+
+
+def fit(stage: StageSpec, frame: DataFrame) -> Transformer:
+    """Fit an estimator stage (a Spark ML Estimator, or a function returning a Transformer)."""
+    runtime = build(stage)
+    fitted = runtime.fit(frame) if isinstance(runtime, Estimator) else runtime(frame)
+    if not isinstance(fitted, Transformer):
+        raise DeclarationError(
+            f"stage {stage.name!r} fitted to {type(fitted).__name__}, not a Spark ML Transformer: "
+            "a fitted function must return a pyspark.ml Model so it can be stored and reused."
+        )
+    return fitted
+
+
+def apply(
+    stage: StageSpec, key: str, frame: DataFrame, fitted: Transformer | None = None
+) -> DataFrame:
+    """Apply a transform or a fitted stage; keep the key and the stage's outputs."""
+    runtime: Transformer | Callable[[DataFrame], DataFrame] = fitted or build(stage)
+    out = runtime.transform(frame) if isinstance(runtime, Transformer) else runtime(frame)
+    missing = [c for c in stage.outputs if c not in out.columns]
+    if missing:
+        raise DeclarationError(
+            f"stage {stage.name!r} did not produce {', '.join(missing)}: make it write every "
+            "declared output column."
+        )
+    return out
+
+
+def evaluate(stage: StageSpec, scored: DataFrame) -> dict[str, float]:
+    """The model's metric (and a few companions) on scored rows holding label and prediction."""
+    label, prediction = stage.label or "label", stage.outputs[0]
+    metric = stage.metric or "accuracy"
+    metrics: dict[str, float] = {}
+    if metric in ("areaUnderROC", "areaUnderPR"):
+        raw = dict(stage.params).get("rawPredictionCol", "rawPrediction")
+        for name in ("areaUnderROC", "areaUnderPR"):
+            evaluator = BinaryClassificationEvaluator(
+                labelCol=label, rawPredictionCol=raw, metricName=name
+            )
+            metrics[name] = float(evaluator.evaluate(scored))
+        metric_names: tuple[str, ...] = ("accuracy", "f1")
+    elif metric in ("rmse", "mse", "r2", "mae"):
+        evaluator = RegressionEvaluator(labelCol=label, predictionCol=prediction, metricName=metric)
+        return {metric: float(evaluator.evaluate(scored))}
+    else:
+        metric_names = tuple(dict.fromkeys((metric, "accuracy", "f1")))
+    for name in metric_names:
+        evaluator = MulticlassClassificationEvaluator(
+            labelCol=label, predictionCol=prediction, metricName=name
+        )
+        metrics[name] = float(evaluator.evaluate(scored))
+    return metrics
+
+
+def is_model(obj: object) -> bool:
+    return isinstance(obj, Model)

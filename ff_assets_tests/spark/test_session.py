@@ -1,0 +1,102 @@
+"""The Delta-enabled session: its settings (no JVM) and Delta IO on the shared session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import SparkSession
+
+from ff_assets.spark.session import (
+    IVY_DIR_ENV,
+    default_ivy_dir,
+    session_conf,
+    spark_session,
+)
+
+SCHEMA = "id long, split string, x double"
+
+
+def test_ivy_dir_env_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(IVY_DIR_ENV, str(tmp_path / "ivy"))
+    assert default_ivy_dir() == tmp_path / "ivy"
+    assert session_conf()["spark.jars.ivy"] == str(tmp_path / "ivy")
+
+
+def test_ivy_dir_defaults_to_user_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(IVY_DIR_ENV, raising=False)
+    assert default_ivy_dir() == Path.home() / ".cache" / "ff_assets" / "ivy"
+
+
+def test_ivy_dir_argument_wins_over_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(IVY_DIR_ENV, str(tmp_path / "env"))
+    assert session_conf(ivy_dir=tmp_path / "arg")["spark.jars.ivy"] == str(tmp_path / "arg")
+
+
+def test_defaults_enable_delta_and_stay_small() -> None:
+    conf = session_conf()
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.sql.catalog.spark_catalog"].endswith("delta.catalog.DeltaCatalog")
+    assert conf["spark.sql.shuffle.partitions"] == "4"
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "4"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert conf["spark.ui.enabled"] == "false"
+
+
+def test_conf_overrides_every_default() -> None:
+    conf = session_conf(conf={"spark.sql.shuffle.partitions": "64", "spark.ui.enabled": "true"})
+    assert conf["spark.sql.shuffle.partitions"] == "64"
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "64"  # follows the shuffle
+    assert conf["spark.ui.enabled"] == "true"
+
+
+@pytest.mark.integration
+def test_session_is_shared_and_delta_enabled(spark: SparkSession) -> None:
+    assert spark_session() is spark
+    assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+@pytest.mark.integration
+def test_replace_where_overwrites_one_partition_and_time_travel_reads_the_old_one(
+    spark: SparkSession, table_path: Callable[[str], str]
+) -> None:
+    path = table_path("rows")
+    rows = [(i, "test" if i % 4 == 0 else "train", float(i)) for i in range(20)]
+    spark.createDataFrame(rows, SCHEMA).write.format("delta").partitionBy("split").save(path)
+
+    replacement = spark.createDataFrame([(100, "test", -1.0)], SCHEMA)
+    (
+        replacement.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", "split = 'test'")
+        .save(path)
+    )
+
+    current = spark.read.format("delta").load(path)
+    assert sorted(r.id for r in current.where("split = 'test'").collect()) == [100]
+    assert current.where("split = 'train'").count() == 15  # untouched
+    original = spark.read.format("delta").option("versionAsOf", 0).load(path)
+    assert sorted(r.id for r in original.where("split = 'test'").collect()) == [0, 4, 8, 12, 16]
+    history = DeltaTable.forPath(spark, path).history().collect()
+    assert sorted(r.version for r in history) == [0, 1]
+
+
+@pytest.mark.integration
+def test_replace_where_refuses_rows_outside_the_partition(
+    spark: SparkSession, table_path: Callable[[str], str]
+) -> None:
+    path = table_path("guarded")
+    spark.createDataFrame([(1, "train", 1.0)], SCHEMA).write.format("delta").save(path)
+    stray = spark.createDataFrame([(2, "train", 2.0)], SCHEMA)
+    with pytest.raises(AnalysisException, match="DELTA_REPLACE_WHERE_MISMATCH"):
+        (
+            stray.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", "split = 'test'")
+            .save(path)
+        )
+    assert spark.read.format("delta").load(path).count() == 1
