@@ -13,7 +13,11 @@ from pathlib import Path
 from ff_assets.core.errors import DataFormatError, DataNotFoundError
 
 REVIEW_SITES = ("amazon", "imdb", "yelp")
-REVIEW_FILES = {site: f"sentiment_labelled_sentences/{site}_labelled.txt" for site in REVIEW_SITES}
+REVIEW_FILES = {
+    "amazon": "sentiment_labelled_sentences/amazon_cells_labelled.txt",
+    "imdb": "sentiment_labelled_sentences/imdb_labelled.txt",
+    "yelp": "sentiment_labelled_sentences/yelp_labelled.txt",
+}
 BANK_FILE = "bank_marketing/bank.csv"
 
 _WHERE = {

@@ -4,7 +4,6 @@ Post-split assets are partitioned `train`/`test`; a fit reads the `train` partit
 inputs through a partition mapping, so Dagit shows which rows each fit saw.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ class AssetGraph:
     keys: Mapping[str, AssetKey]
 
     @classmethod
-    def of(cls, store: FeatureStore, plan: Plan) -> AssetGraph:
+    def of(cls, store: FeatureStore, plan: Plan) -> "AssetGraph":
         keys = {name: asset_key(store.name, a) for name, a in plan.assets.items()}
         return cls(store=store, plan=plan, keys=keys)
 

@@ -6,7 +6,6 @@
 A failed check stops downstream assets in the run; stored tables keep their last good version.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterable
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, UnresolvedAssetJobDefinition, define_asset_job
+from dagster import AssetSelection, define_asset_job
 
 from ff_assets.orchestration.assets import PARTITIONS
 
@@ -11,7 +11,7 @@ def materialize_job_name(store: str) -> str:
     return f"{store}__materialize"
 
 
-def materialize_job(store: str) -> UnresolvedAssetJobDefinition:
+def materialize_job(store: str):
     """Every asset and check of a store (its asset group), one partition per run."""
     return define_asset_job(
         materialize_job_name(store),
