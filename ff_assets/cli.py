@@ -97,9 +97,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    print(table(["asset", "partitions", "delta version / path"], report.materialized))
+    print(table(["asset", "partitions", "delta version / model version"], report.materialized))
     print()
-    print(table(["variant", "metric", "test value"], report.metrics))
+    print(table(["variant", "metric", "test value", "model version"], report.metrics))
+    for failure in report.failures:
+        print(f"failed: {failure}", file=sys.stderr)
     return 0 if report.success else 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ff_assets.core.plan import LineageTree, Plan
+from ff_assets.core.plan import AssetDep, LineageTree, Plan
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -77,7 +77,7 @@ def plan_summary(plan: Plan) -> str:
                 a.name,
                 a.role.value,
                 "train, test" if a.partitioned else "-",
-                [d.asset + (" (train)" if d.train_only else "") for d in a.deps],
+                [d.asset + _rows(d) for d in a.deps],
             )
             for a in plan.assets.values()
         ],
@@ -87,6 +87,10 @@ def plan_summary(plan: Plan) -> str:
         f"({len(plan.shared)} shared), {len(plan.assets)} assets\n\n"
         f"{variants}\n\n{stages}\n\n{assets}"
     )
+
+
+def _rows(dep: AssetDep) -> str:
+    return " (train)" if dep.train_only else " (test)" if dep.test_only else ""
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -126,7 +130,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "features": list(a.features),
                 "partitioned": a.partitioned,
                 "deps": [
-                    {"asset": d.asset, "features": list(d.features), "train_only": d.train_only}
+                    {
+                        "asset": d.asset,
+                        "features": list(d.features),
+                        "rows": "train" if d.train_only else "test" if d.test_only else "all",
+                    }
                     for d in a.deps
                 ],
             }

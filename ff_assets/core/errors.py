@@ -86,3 +86,15 @@ class DataNotFoundError(FFAssetsError, FileNotFoundError):
 
 class DataFormatError(FFAssetsError, ValueError):
     """A data file is there but its content does not match what the source declares."""
+
+
+class TrackingError(FFAssetsError):
+    """MLflow cannot be reached or answers something ff_assets cannot use."""
+
+
+class MissingAliasError(TrackingError, LookupError):
+    """No model version carries the alias a prediction job asked for."""
+
+
+class PromotionRefusedError(TrackingError):
+    """A promotion would break a rule declared on the model (its metric threshold)."""

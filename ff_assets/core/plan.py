@@ -36,7 +36,9 @@ class AssetRole(StrEnum):
     SPLIT = "split"  # the carried features, partitioned into train and test
     FEATURES = "features"  # one feature computed by a transform, fitted stage or model
     FITTED = "fitted"  # a fitted Spark ML model (a fitted stage)
-    MODEL = "model"  # a fitted, evaluated, registered model
+    MODEL = "model"  # a model fitted on train rows
+    REGISTERED = "registered"  # a model evaluated on test rows and registered in MLflow
+    COMPARISON = "comparison"  # the variants of one output side by side
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class AssetDep:
     asset: str
     features: tuple[str, ...]
     train_only: bool = False
+    test_only: bool = False  # evaluation reads held-out rows only
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,16 @@ class Variant:
     nodes: tuple[str, ...]  # node keys, upstream first
     output_asset: str
     model_node: str | None  # the node of the model that writes the output, if any
+
+    @property
+    def registered_asset(self) -> str | None:
+        """The asset that evaluates and registers this variant's model, if it has one."""
+        return registered_name(self.model_node) if self.model_node else None
+
+    @property
+    def slug(self) -> str:
+        """The variant as a name part: `tfidf`, `tfidf__kmeans`, or '' without choices."""
+        return "__".join(stage for _, stage in self.choices)
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,21 @@ class Plan:
         children = tuple(self._node_tree(dep, tuple(fs)) for dep, fs in reads.items())
         return LineageTree(name=key, kind="stage", detail=detail, children=children, via=via)
 
+    def raw_features(self, variant: Variant) -> tuple[str, ...]:
+        """Features a variant's inference pipeline reads from its source (label excluded):
+        what a scoring source must provide."""
+        label = self.nodes[variant.model_node].stage.label if variant.model_node else None
+        raw: dict[str, None] = {}
+        for key in variant.nodes:
+            node = self.nodes[key]
+            if node.stage.kind in (StageKind.SOURCE, StageKind.SPLIT):
+                continue
+            for feature, dep in node.deps:
+                kind = self.nodes[dep].stage.kind
+                if kind in (StageKind.SOURCE, StageKind.SPLIT) and feature != label:
+                    raw[feature] = None
+        return tuple(raw)
+
     def upstream_nodes(self, key: str) -> tuple[str, ...]:
         """Every node upstream of `key` (itself included), upstream first."""
         seen: dict[str, None] = {}
@@ -232,6 +260,16 @@ class LineageTree:
             "via": list(self.via),
             "children": [c.to_dict() for c in self.children],
         }
+
+
+def registered_name(model_node: str) -> str:
+    """`sentiment_model[tfidf]` -> `sentiment_model_registered[tfidf]`."""
+    base, bracket, rest = model_node.partition("[")
+    return f"{base}_registered{bracket}{rest}"
+
+
+def comparison_name(output: str) -> str:
+    return f"{output}_comparison"
 
 
 def holder_name(node: Node, feature: str, alternatives: frozenset[str]) -> str:

@@ -28,9 +28,11 @@ from ff_assets.core.plan import (
     Plan,
     PlannedAsset,
     Variant,
+    comparison_name,
     feature_choices,
     fit_rows_of,
     holder_name,
+    registered_name,
     variant_suffix,
 )
 from ff_assets.core.specs import StageKind, StageSpec
@@ -75,6 +77,7 @@ def plan(
         check_leakage(node, nodes)
     alternatives = builder.alternatives
     assets = _assets(nodes, alternatives)
+    _add_model_assets(assets, nodes, variants, requested)
     rank = {k: i for i, k in enumerate(nodes)}
     return Plan(
         store=store.name,
@@ -240,6 +243,62 @@ class _NodeBuilder:
                 ordered[key] = self.nodes[key]
             sorter.done(*ready)
         return ordered
+
+
+def _add_model_assets(
+    assets: dict[str, PlannedAsset],
+    nodes: Mapping[str, Node],
+    variants: list[Variant],
+    requested: tuple[str, ...],
+) -> None:
+    """Per model node, the asset that evaluates it on test rows and registers it; per output
+    with models, the asset that compares its variants."""
+    for variant in variants:
+        if variant.model_node is None or variant.registered_asset in assets:
+            continue
+        node = nodes[variant.model_node]
+        name = variant.registered_asset or ""
+        variant_names = tuple(s for _, s in node.choices)
+        assets[name] = PlannedAsset(
+            name=name, base=registered_name(node.stage.name), variant=variant_names,
+            role=AssetRole.REGISTERED, node=node.key, features=(), partitioned=False,
+            deps=(AssetDep(asset=node.key, features=()), *_raw_rows(variant, nodes, assets)),
+        )  # fmt: skip
+    by_output: dict[str, list[str | None]] = {}  # one pass: a scan per output is quadratic
+    for variant in variants:
+        by_output.setdefault(variant.output, []).append(variant.registered_asset)
+    for output in requested:
+        registered = by_output.get(output, [])
+        if not registered or None in registered:
+            continue
+        name = comparison_name(output)
+        assets[name] = PlannedAsset(
+            name=name, base=name, variant=(), role=AssetRole.COMPARISON, node="", features=(),
+            partitioned=False,
+            deps=tuple(AssetDep(asset=r, features=()) for r in dict.fromkeys(registered) if r),
+        )  # fmt: skip
+
+
+def _raw_rows(
+    variant: Variant, nodes: Mapping[str, Node], assets: Mapping[str, PlannedAsset]
+) -> list[AssetDep]:
+    """The source/split tables holding a variant's raw inputs and label, test rows only: the
+    registered inference pipeline is evaluated on them, raw rows in, predictions out."""
+    label = nodes[variant.model_node or ""].stage.label
+    raw: dict[str, dict[str, None]] = {}
+    edge = (StageKind.SOURCE, StageKind.SPLIT)
+    for key in variant.nodes:
+        node = nodes[key]
+        reads = [(f, d) for f, d in node.deps if nodes[d].stage.kind in edge]
+        if node.stage.kind not in edge:
+            for feature, dep in reads:
+                raw.setdefault(dep, {})[feature] = None
+                if label and label in nodes[dep].stage.outputs:
+                    raw[dep][label] = None
+    return [
+        AssetDep(asset=dep, features=tuple(fs), test_only=assets[dep].partitioned)
+        for dep, fs in raw.items()
+    ]
 
 
 def _assets(nodes: Mapping[str, Node], alternatives: frozenset[str]) -> dict[str, PlannedAsset]:

@@ -97,6 +97,7 @@ class StageSpec:
     fit_on: FitOn = FitOn.TRAIN
     external_reason: str | None = None
     entity_key: str | None = None
+    data_files: tuple[str, ...] = ()  # sources: files under the data folder (sensors watch them)
     metric: str | None = None
     threshold: Threshold | None = None
     description: str = ""
@@ -112,6 +113,7 @@ class StageSpec:
         object.__setattr__(self, "fit_on", FitOn(self.fit_on))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "data_files", tuple(self.data_files))
         object.__setattr__(self, "tags", freeze_tags(self.tags))
         object.__setattr__(self, "params", freeze_tags(self.params))
         for feature in (*self.inputs, *self.outputs):

@@ -57,6 +57,7 @@ class FeatureStore:
         self.max_variants = max_variants
         self._stages: dict[str, StageSpec] = {}
         self._features: dict[str, FeatureSpec] = {}
+        self._scoring: dict[str, StageSpec] = {}
         self._stage_features: set[str] = set()  # every feature a declared stage reads or writes
 
     # -- reading -------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class FeatureStore:
                 f"cannot add {stage!r} to store {self.name!r}: pass a StageSpec, a pyspark.ml "
                 "stage, or decorate a function with @store.transform/@store.fitted/..."
             )
-        if spec.name in self._stages:
+        if spec.name in self._stages or spec.name in self._scoring:
             raise DuplicateStageError(
                 f"two stages claim the name {spec.name!r} in store {self.name!r}: "
                 "rename one (name=...)."
@@ -162,6 +163,34 @@ class FeatureStore:
     def source(self, *, outputs: Iterable[str], entity_key: str, **meta: Any) -> Callable[[F], F]:
         """Declare a function `(spark, data_dir) -> DataFrame` that reads rows from outside."""
         return self._decorator(StageKind.SOURCE, outputs=outputs, entity_key=entity_key, **meta)
+
+    def scoring_source(
+        self, *, outputs: Iterable[str], entity_key: str, **meta: Any
+    ) -> Callable[[F], F]:
+        """Declare a function `(spark, data_dir) -> DataFrame` of new, unlabelled rows that the
+        prediction jobs score; it is not part of the feature flow (its features are raw inputs
+        of the models, not new producers)."""
+
+        def register(fn: F) -> F:
+            name = meta.pop("name", None) or fn.__name__
+            description = meta.pop("description", None) or (fn.__doc__ or "").strip()
+            spec = StageSpec(
+                name=name, kind=StageKind.SOURCE, outputs=tuple(outputs), entity_key=entity_key,
+                description=description, impl=fn, **meta,
+            )  # fmt: skip
+            if name in self._stages or name in self._scoring:
+                raise DuplicateStageError(
+                    f"two stages claim the name {name!r} in store {self.name!r}: rename one."
+                )
+            self._scoring[name] = spec
+            return fn
+
+        return register
+
+    @property
+    def scoring_sources(self) -> Mapping[str, StageSpec]:
+        """Sources of new rows to score, by name."""
+        return dict(self._scoring)
 
     def transform(
         self, *, inputs: Iterable[str], outputs: Iterable[str], **meta: Any

@@ -15,7 +15,13 @@ from pyspark.ml.clustering import KMeans
 from pyspark.ml.feature import OneHotEncoder, StandardScaler, VectorAssembler
 
 from ff_assets.core import FeatureStore
-from ff_assets.examples.data import BANK_CATEGORIES, BANK_FLAGS, BANK_NUMERIC, read_bank
+from ff_assets.examples.data import (
+    BANK_CATEGORIES,
+    BANK_FILE,
+    BANK_FLAGS,
+    BANK_NUMERIC,
+    read_bank,
+)
 from ff_assets.spark.introspect import spark_stage
 
 if TYPE_CHECKING:
@@ -25,6 +31,11 @@ OWNER = "marketing-analytics@example.com"
 PROFILE = ("age", "balance", "campaign", "pdays", "previous")
 CLIENT_FEATURES = (*BANK_NUMERIC, *BANK_CATEGORIES, *BANK_FLAGS)
 NBA_INPUTS = ("age", "balance", "campaign", "pdays", "previous", "housing", "loan", "default")
+
+
+def _schema(columns: tuple[str, ...] | list[str]) -> str:
+    types = ", ".join(f"{c} {'string' if c in BANK_CATEGORIES else 'double'}" for c in columns)
+    return f"client_id string, {types}"
 
 
 def _declare(name: str, *, split_first: bool) -> FeatureStore:
@@ -38,13 +49,20 @@ def _declare(name: str, *, split_first: bool) -> FeatureStore:
     store.feature("y", description="1.0 when the client subscribed a term deposit.")
     store.feature("segment", description="The client's KMeans segment.", dtype="int")
 
-    @store.source(outputs=list(CLIENT_FEATURES), entity_key="client_id", owner=OWNER)
+    @store.source(
+        outputs=list(CLIENT_FEATURES), entity_key="client_id", owner=OWNER, data_files=(BANK_FILE,)
+    )
     def clients(spark: SparkSession, data_dir: Path) -> DataFrame:
         """Clients called in the campaign (UCI bank.csv, 4521 rows)."""
-        columns = ", ".join(
-            f"{c} {'string' if c in BANK_CATEGORIES else 'double'}" for c in CLIENT_FEATURES
-        )
-        return spark.createDataFrame(read_bank(data_dir), schema=f"client_id string, {columns}")
+        return spark.createDataFrame(read_bank(data_dir), schema=_schema(CLIENT_FEATURES))
+
+    features = [c for c in CLIENT_FEATURES if c != "y"]
+
+    @store.scoring_source(outputs=features, entity_key="client_id", data_files=(BANK_FILE,))
+    def clients_to_call(spark: SparkSession, data_dir: Path) -> DataFrame:
+        """Clients to score for the next campaign (here: bank.csv again, outcome dropped)."""
+        rows = [{k: v for k, v in r.items() if k != "y"} for r in read_bank(data_dir)]
+        return spark.createDataFrame(rows, schema=_schema(features))
 
     carried = [*CLIENT_FEATURES] if split_first else [*CLIENT_FEATURES, "segment"]
     if split_first:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.feature import IDF, HashingTF, Tokenizer, Word2Vec
+from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer, Word2Vec
 
 from ff_assets.core import FeatureStore
-from ff_assets.examples.data import read_reviews
+from ff_assets.examples.data import REVIEW_FILES, read_reviews
 from ff_assets.spark.introspect import spark_stage
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ store.feature("text_vector", description="The sentence as a numeric vector.", dt
     entity_key="review_id",
     owner=OWNER,
     tags={"pii": "none"},
+    data_files=tuple(REVIEW_FILES.values()),
 )
 def reviews_source(spark: SparkSession, data_dir: Path) -> DataFrame:
     """The labelled sentences of the three sites (UCI, 3 × 1000 rows)."""
@@ -48,8 +49,21 @@ def reviews_source(spark: SparkSession, data_dir: Path) -> DataFrame:
     return spark.createDataFrame(read_reviews(data_dir), schema=schema)
 
 
+@store.scoring_source(
+    outputs=["text"], entity_key="review_id", data_files=tuple(REVIEW_FILES.values())
+)
+def incoming_reviews(spark: SparkSession, data_dir: Path) -> DataFrame:
+    """Reviews to score, without labels (here: the UCI sentences again, labels dropped)."""
+    rows = [(f"incoming-{review_id}", text) for review_id, text, *_ in read_reviews(data_dir)]
+    return spark.createDataFrame(rows, schema="review_id string, text string")
+
+
 store.split(inputs=["text", "sentiment", "site", "site_label"], test_fraction=0.25, seed=7)
-store.add(spark_stage(Tokenizer, inputCol="text", outputCol="tokens"), name="tokenizer")
+store.add(
+    spark_stage(RegexTokenizer, inputCol="text", outputCol="tokens", pattern="[^a-z0-9']+"),
+    name="tokenizer",
+    description="Lower-cased words: letters, digits and apostrophes.",
+)
 store.add(
     spark_stage(HashingTF, inputCol="tokens", outputCol="term_counts", numFeatures=4096),
     name="hashing_tf",

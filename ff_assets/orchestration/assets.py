@@ -4,7 +4,6 @@ Post-split assets are partitioned `train`/`test`; a fit reads the `train` partit
 inputs through a partition mapping, so Dagit shows which rows each fit saw.
 """
 
-
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from dagster import (
     AssetKey,
     AssetOut,
     AssetsDefinition,
+    BackfillPolicy,
     MetadataValue,
     Output,
     SpecificPartitionsPartitionMapping,
@@ -30,7 +30,21 @@ from ff_assets.spark import execute
 
 PARTITIONS = StaticPartitionsDefinition(list(execute.PARTITIONS))
 TRAIN_ONLY = SpecificPartitionsPartitionMapping(["train"])
+TEST_ONLY = SpecificPartitionsPartitionMapping(["test"])
+# Both partitions in one run: featurize all rows in one pass, fit on train, evaluate on test.
+SINGLE_RUN = BackfillPolicy.single_run()
+BOTH_PARTITIONS = {
+    "dagster/asset_partition_range_start": "train",
+    "dagster/asset_partition_range_end": "test",
+}
 RESOURCES = {"spark", "settings"}
+TABLE_ROLES = (
+    AssetRole.SOURCE,
+    AssetRole.SPLIT,
+    AssetRole.FEATURES,
+    AssetRole.FITTED,
+    AssetRole.MODEL,
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,8 @@ def build_assets(graph: AssetGraph) -> list[AssetsDefinition]:
     """Every asset of the plan, upstream first."""
     by_node: dict[str, list[PlannedAsset]] = {}
     for planned in graph.plan.assets.values():
-        by_node.setdefault(planned.node, []).append(planned)
+        if planned.role in TABLE_ROLES:
+            by_node.setdefault(planned.node, []).append(planned)
     definitions = []
     for node in graph.plan.nodes.values():
         planned = by_node[node.key]
@@ -69,7 +84,12 @@ def build_assets(graph: AssetGraph) -> list[AssetsDefinition]:
 def _ins(graph: AssetGraph, planned: PlannedAsset) -> dict[str, AssetIn]:
     return {
         python_name(graph.keys[dep.asset]): AssetIn(
-            key=graph.keys[dep.asset], partition_mapping=TRAIN_ONLY if dep.train_only else None
+            key=graph.keys[dep.asset],
+            partition_mapping=TRAIN_ONLY
+            if dep.train_only
+            else TEST_ONLY
+            if dep.test_only
+            else None,
         )
         for dep in planned.deps
     }
@@ -140,7 +160,8 @@ def _fit_asset(graph: AssetGraph, node: Node, planned: PlannedAsset) -> AssetsDe
         required_resource_keys=RESOURCES,
     )
     def fit(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
-        frame = execute.join_on_key(list(inputs.values()), key_column).cache()
+        frame = execute.join_on_key(list(inputs.values()), key_column)
+        frame = frame.drop(execute.SPLIT_COLUMN).cache()
         try:
             settings = context.resources.settings
             seen = settings.record_fit_keys(fit_keys_path, frame.select(key_column))
@@ -165,6 +186,7 @@ def _table_asset(graph: AssetGraph, node: Node, tables: list[PlannedAsset]) -> A
         outs=outs,
         ins=_ins(graph, tables[0]),
         partitions_def=PARTITIONS if node.partitioned else None,
+        backfill_policy=SINGLE_RUN if node.partitioned else None,
         required_resource_keys=RESOURCES,
     )
     def compute(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
@@ -172,13 +194,12 @@ def _table_asset(graph: AssetGraph, node: Node, tables: list[PlannedAsset]) -> A
         fitted = inputs.pop(fit_input) if fit_input else None
         frames = list(inputs.values())
         result = _run_stage(context, stage, key_column, frames, fitted, settings)
-        if len(outs) > 1:
+        if len(outs) > 1 or stage.kind is StageKind.MODEL:
             result = result.cache()
+        split = [execute.SPLIT_COLUMN] if node.partitioned else []
         for name, planned in names.items():
-            columns = [key_column, *planned.features]
-            metadata = {}
-            if stage.kind is StageKind.MODEL:
-                metadata = _evaluation(context, stage, result)
+            metadata = _evaluation(context, stage, result) if stage.kind is StageKind.MODEL else {}
+            columns = [key_column, *planned.features, *split]
             yield Output(result.select(*columns), output_name=name, metadata=metadata)
 
     return compute
@@ -197,14 +218,16 @@ def _run_stage(
         return execute.read_source(stage, spark, settings.data_path())
     frame = execute.join_on_key(frames, key_column)
     if stage.kind is StageKind.SPLIT:
-        partition = context.partition_key
         assigned = execute.assign_split(frame, stage, key_column)
-        return assigned.where(assigned[execute.SPLIT_COLUMN] == partition)
+        return assigned.where(assigned[execute.SPLIT_COLUMN].isin(list(context.partition_keys)))
     return execute.apply(stage, key_column, frame, fitted)
 
 
 def _evaluation(context: AssetExecutionContext, stage: StageSpec, scored: Any) -> dict[str, Any]:
-    """Metrics of a model's predictions on this partition, named after the partition."""
-    partition = context.partition_key if context.has_partition_key else "all"
-    metrics = execute.evaluate(stage, scored)
-    return {f"{partition}_{name}": float(value) for name, value in metrics.items()}
+    """Metrics of a model's predictions per partition (`train_accuracy`, `test_accuracy`)."""
+    metadata = {}
+    for partition in context.partition_keys:
+        rows = scored.where(scored[execute.SPLIT_COLUMN] == partition)
+        for name, value in execute.evaluate(stage, rows).items():
+            metadata[f"{partition}_{name}"] = float(value)
+    return metadata

@@ -6,7 +6,6 @@
 A failed check stops downstream assets in the run; stored tables keep their last good version.
 """
 
-
 from collections.abc import Iterable
 
 from dagster import (
@@ -21,7 +20,7 @@ from pyspark.sql import functions as F
 
 from ff_assets.core.plan import AssetRole, PlannedAsset
 from ff_assets.core.specs import StageKind
-from ff_assets.orchestration.assets import PARTITIONS, RESOURCES, AssetGraph
+from ff_assets.orchestration.assets import RESOURCES, AssetGraph
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.tables import read_table
 
@@ -36,7 +35,7 @@ def build_checks(graph: AssetGraph) -> list[AssetChecksDefinition]:
             checks.append(_disjoint_check(graph, planned))
         if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
             checks.append(_fit_rows_check(graph, planned))
-        else:
+        elif planned.role in (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES):
             checks.append(_schema_check(graph, planned))
     return checks
 
@@ -55,7 +54,6 @@ def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
         name="train_test_disjoint",
         description="No entity key is in both the train and the test partition.",
         blocking=True,
-        partitions_def=PARTITIONS,
         required_resource_keys=RESOURCES,
     )
     def disjoint(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -138,7 +136,6 @@ def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefini
         name="schema_matches_declaration",
         description="The table holds the entity key and the declared features, of declared types.",
         blocking=True,
-        partitions_def=PARTITIONS if planned.partitioned else None,
         required_resource_keys=RESOURCES,
     )
     def schema(context: AssetCheckExecutionContext) -> AssetCheckResult:

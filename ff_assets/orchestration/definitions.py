@@ -1,8 +1,7 @@
 """Build `dagster.Definitions` from any store: users put their stores behind their own code
 locations with one call."""
 
-from __future__ import annotations
-
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,10 +10,17 @@ from dagster import Definitions, in_process_executor
 from ff_assets.config import ProjectPaths
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import AssetGraph, build_assets
+from ff_assets.orchestration.automation import alias_sensor, refit_schedule, source_change_sensor
 from ff_assets.orchestration.checks import build_checks
 from ff_assets.orchestration.io_managers import DeltaIOManager, FittedStageIOManager
-from ff_assets.orchestration.jobs import materialize_job
+from ff_assets.orchestration.jobs import promote_job, store_jobs
+from ff_assets.orchestration.model_assets import build_model_assets
 from ff_assets.orchestration.resources import FFAssetsSettings, spark_resource
+from ff_assets.orchestration.tracking import (
+    DEFAULT_EXPERIMENT,
+    end_mlflow_run_sensors,
+    mlflow_resource,
+)
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,21 @@ class StorePlan:
 
 
 def store_definitions(entry: StorePlan) -> Definitions:
-    """The assets, checks and jobs of one store's plan (resources: `build_definitions`)."""
+    """Assets, checks, jobs, schedule and sensors of one store's plan (resources come from
+    `build_definitions`)."""
     graph = AssetGraph.of(entry.store, entry.store.plan(entry.outputs, pins=entry.pins))
+    model_assets, scoring = build_model_assets(graph)
+    jobs = store_jobs(graph, scoring)
+    by_name = {j.name: j for j in jobs}
+    sensors = [source_change_sensor(graph)]
+    if scoring:
+        sensors.append(alias_sensor(graph, scoring, by_name))
     return Definitions(
-        assets=build_assets(graph),
+        assets=[*build_assets(graph), *model_assets],
         asset_checks=build_checks(graph),
-        jobs=[materialize_job(entry.store.name)],
+        jobs=jobs,
+        schedules=[refit_schedule(graph)],
+        sensors=sensors,
     )
 
 
@@ -43,21 +58,40 @@ def build_definitions(
     data_dir: str | None = None,
     spark_master: str = "local[*]",
     spark_conf: Mapping[str, str] | None = None,
+    mlflow_tracking_uri: str | None = None,
+    mlflow_experiment: str = DEFAULT_EXPERIMENT,
 ) -> Definitions:
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
-    All steps of a run share one process and so one Spark session (in-process executor).
+    State lives under `home` (see `ff_assets.config`); MLflow tracks to `mlflow_tracking_uri`,
+    else `$MLFLOW_TRACKING_URI`, else SQLite under the home. All steps of a run share one
+    process and so one Spark session (in-process executor).
     """
     paths = ProjectPaths.resolve(home)
+    tracking_uri = (
+        mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or paths.mlflow_tracking_uri
+    )
+    entries = [s if isinstance(s, StorePlan) else StorePlan(s) for s in stores]
     spark = spark_resource(master=spark_master, conf=spark_conf)
-    parts = [
-        store_definitions(entry if isinstance(entry, StorePlan) else StorePlan(entry))
-        for entry in stores
-    ]
+    settings = FFAssetsSettings(
+        home=str(paths.home), data_dir=data_dir or "", mlflow_tracking_uri=tracking_uri,
+        mlflow_experiment=mlflow_experiment,
+    )  # fmt: skip
     resources = {
         "spark": spark,
-        "settings": FFAssetsSettings(home=str(paths.home), data_dir=data_dir or ""),
+        "settings": settings,
         "delta_io_manager": DeltaIOManager(root=str(paths.tables), spark=spark),
         "fitted_io_manager": FittedStageIOManager(root=str(paths.fitted)),
+        "mlflow": mlflow_resource(
+            tracking_uri=tracking_uri,
+            experiment=mlflow_experiment,
+            artifact_root=paths.mlflow_artifacts,
+        ),
     }
-    return Definitions.merge(*parts, Definitions(resources=resources, executor=in_process_executor))
+    shared = Definitions(
+        jobs=[promote_job([e.store for e in entries])],
+        sensors=end_mlflow_run_sensors(tracking_uri, mlflow_experiment),
+        resources=resources,
+        executor=in_process_executor,
+    )
+    return Definitions.merge(*(store_definitions(e) for e in entries), shared)

@@ -41,14 +41,14 @@ class DeltaIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
         path = _path(self.root, context.asset_key.path)
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        commit = write_table(obj, path, partition=partition)
+        partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        commit = write_table(obj, path, partitions=partitions)
         context.add_output_metadata(
             {
                 "path": MetadataValue.path(str(path)),
                 "delta_version": commit.version,
                 "rows_written": commit.rows,
-                **({"partition": partition} if partition else {}),
+                **({"partitions": ", ".join(partitions)} if partitions else {}),
             }
         )
 
@@ -62,10 +62,8 @@ class DeltaIOManager(ConfigurableIOManager):
                 "first (or materialize its downstream assets together with it)."
             )
         frame = read_table(spark, path)
-        if SPLIT_COLUMN in frame.columns:
-            if context.has_asset_partitions:
-                frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
-            frame = frame.drop(SPLIT_COLUMN)
+        if SPLIT_COLUMN in frame.columns and context.has_asset_partitions:
+            frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
         return frame
 
 

@@ -1,21 +1,108 @@
-"""Asset jobs: one per store that materializes its whole plan."""
+"""Jobs: materialize a whole store; per variant, fit / predict with `staging` / predict with
+`production` (the talk's three jobs); promote a model version with config."""
 
-from __future__ import annotations
+from collections.abc import Sequence
 
-from dagster import AssetSelection, define_asset_job
+from dagster import (
+    AssetSelection,
+    Config,
+    JobDefinition,
+    OpExecutionContext,
+    define_asset_job,
+    job,
+    op,
+)
 
-from ff_assets.orchestration.assets import PARTITIONS
+from ff_assets.core.plan import Variant
+from ff_assets.core.store import FeatureStore
+from ff_assets.orchestration.assets import BOTH_PARTITIONS, PARTITIONS, AssetGraph
+from ff_assets.orchestration.model_assets import Scoring
+from ff_assets.tracking.promotion import promote_variant
+from ff_assets.tracking.registry import ALIASES
 
 
 def materialize_job_name(store: str) -> str:
     return f"{store}__materialize"
 
 
-def materialize_job(store: str):
-    """Every asset and check of a store (its asset group), one partition per run."""
-    return define_asset_job(
-        materialize_job_name(store),
-        selection=AssetSelection.groups(store),
-        partitions_def=PARTITIONS,
-        description=f"Materialize every feature, fit and model of store {store!r}.",
-    )
+def variant_job_name(store: str, variant: Variant, what: str) -> str:
+    """`reviews__sentiment_prediction__tfidf__fit`, `..._predict_staging`."""
+    return "__".join(p for p in (store, variant.output, variant.slug, what) if p)
+
+
+def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
+    """The store's materialize job and, per variant, its fit and prediction jobs."""
+    store = graph.store.name
+    jobs = [
+        define_asset_job(
+            materialize_job_name(store),
+            selection=AssetSelection.assets(*graph.keys.values()),
+            partitions_def=PARTITIONS,
+            tags=BOTH_PARTITIONS,
+            description=f"Materialize every feature, fit and model of store {store!r}: "
+            "train and test partitions in one run.",
+        )
+    ]
+    for variant in graph.plan.variants:
+        if variant.registered_asset is None:
+            continue
+        registered = graph.keys[variant.registered_asset]
+        jobs.append(
+            define_asset_job(
+                variant_job_name(store, variant, "fit"),
+                selection=AssetSelection.assets(registered).upstream(),
+                partitions_def=PARTITIONS,
+                tags=BOTH_PARTITIONS,
+                description=f"Fit {variant.name} (train rows), evaluate it (test rows) and "
+                "register a version in MLflow.",
+            )
+        )
+    for entry in scoring:
+        jobs.append(
+            define_asset_job(
+                variant_job_name(store, entry.variant, f"predict_{entry.alias}"),
+                selection=AssetSelection.assets(entry.source, entry.scored),
+                description=f"Score {entry.source.to_user_string()} with the {entry.alias} "
+                f"version of {entry.model_name}.",
+            )
+        )
+    return jobs
+
+
+class PromoteConfig(Config):
+    """Which variant's model to promote, to which alias, and why."""
+
+    store: str
+    output: str
+    variant: str = ""
+    to: str = "staging"
+    version: str = ""
+    reason: str = ""
+
+
+def promote_job(stores: Sequence[FeatureStore]) -> JobDefinition:
+    """A job that sets `staging` or `production` on a variant's model version (threshold
+    checked for production), so promotion can be launched from Dagit with config."""
+    by_name = {s.name: s for s in stores}
+
+    @op(required_resource_keys={"settings"})
+    def promote_model(context: OpExecutionContext, config: PromoteConfig) -> None:
+        if config.to not in ALIASES:
+            raise ValueError(f"to={config.to!r}: choose {' or '.join(ALIASES)}.")
+        if config.store not in by_name:
+            raise ValueError(f"store={config.store!r}: this code location has {sorted(by_name)}.")
+        store = by_name[config.store]
+        done = promote_variant(
+            context.resources.settings.mlflow_client(), store.plan(), config.output,
+            config.variant or None, config.to, version=config.version or None,
+            reason=config.reason,
+        )  # fmt: skip
+        context.log.info(
+            f"{done.name}: {done.alias} -> version {done.version} (was {done.previous})"
+        )
+
+    @job(description="Promote a variant's registered model to staging or production.")
+    def promote_model_job() -> None:
+        promote_model()
+
+    return promote_model_job

@@ -1,23 +1,27 @@
 """Materialize a store's plan through Dagster's own execution APIs on the project's instance.
 
-Two runs, as Dagit would launch them: the `train` partition with every unpartitioned asset
-(sources, fits, models), then the `test` partition of the partitioned assets, which reuses the
-stored fits instead of refitting.
+One run of the store's materialize job over both partitions (a partition range, as Dagit's
+single-run backfill launches it): featurize all rows once, fit on train, evaluate on test,
+register in MLflow. The run shows in Dagit.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ff_assets.config import ProjectPaths
+from ff_assets.core.errors import TrackingError
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
+from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.jobs import materialize_job_name
 from ff_assets.orchestration.keys import asset_key
+from ff_assets.tracking.registry import end_runs_of_dagster_run
 
 
 @dataclass
@@ -26,8 +30,9 @@ class MaterializeReport:
 
     success: bool = True
     materialized: list[tuple[str, str, str]] = field(default_factory=list)
-    metrics: list[tuple[str, str, float | str]] = field(default_factory=list)
+    metrics: list[tuple[str, str, float | str, str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
 
 def project_instance(home: str | None = None) -> DagsterInstance:
@@ -55,34 +60,46 @@ def materialize_store(
     )
     instance = instance or project_instance(home)
     report = MaterializeReport()
-    partitioned = [asset_key(store.name, a) for a in plan.assets.values() if a.partitioned]
-    for partition, selection in (("train", None), ("test", partitioned)):
-        count = len(selection) if selection else len(plan.assets)
-        progress(f"run: {count} assets of store {store.name}, partition {partition} ...")
-        result = _run(defs, store.name, instance, partition, selection)
-        report.runs.append(result.run_id)
-        _collect(result, plan, partition, report)
-        progress(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-        if not result.success:
-            report.success = False
-            break
+    progress(f"materializing {len(plan.assets)} assets of store {store.name} (train and test)")
+    result = run_job(defs, materialize_job_name(store.name), instance)
+    report.runs.append(result.run_id)
+    report.success = result.success
+    _collect(result, plan, report)
+    report.failures = [
+        f"{e.step_key}: {e.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.is_step_failure
+    ]
+    progress(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     return report
 
 
-def _run(
+def run_job(
     defs: Definitions,
-    store: str,
+    job_name: str,
     instance: DagsterInstance,
-    partition: str,
-    selection: list[AssetKey] | None,
+    *,
+    both_partitions: bool = True,
+    run_config: Mapping | None = None,
 ) -> ExecuteInProcessResult:
-    job = defs.resolve_job_def(materialize_job_name(store))
-    return job.execute_in_process(
-        instance=instance, partition_key=partition, asset_selection=selection, raise_on_error=False
+    """Run a job of `defs` in this process on `instance`, then end the MLflow run that
+    dagster-mlflow opened for it (it leaves it RUNNING)."""
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance,
+        tags=BOTH_PARTITIONS if both_partitions and job.partitions_def else None,
+        run_config=run_config,
+        raise_on_error=False,
     )
+    settings = defs.resolve_resources()["settings"]  # type: ignore[index]
+    with contextlib.suppress(TrackingError):  # no MLflow store yet: nothing was opened
+        end_runs_of_dagster_run(
+            settings.mlflow_client(), settings.mlflow_experiment, result.run_id, result.success
+        )
+    return result
 
 
-def _collect(result: ExecuteInProcessResult, plan: Plan, partition: str, report: MaterializeReport):
+def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeReport) -> None:
     by_key = {asset_key(plan.store, a): a for a in plan.assets.values()}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
@@ -90,14 +107,13 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, partition: str, report:
         if planned is None:
             continue
         meta = {k: v.value for k, v in materialization.metadata.items()}
-        where = meta.get("delta_version", meta.get("path", ""))
+        where = meta.get("delta_version", meta.get("model_version", meta.get("path", "")))
+        partitions = str(meta.get("partitions", "-"))
         report.materialized.append(
-            (materialization.asset_key.to_user_string(), partition if planned.partitioned else "-",
-             str(where))
-        )  # fmt: skip
-        if partition == "test":
-            for variant in plan.variants:
-                if variant.output_asset == planned.name and variant.model_node:
-                    metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
-                    value = meta.get(f"test_{metric}", "n/a")
-                    report.metrics.append((variant.name, metric, value))
+            (materialization.asset_key.to_user_string(), partitions, str(where))
+        )
+        for variant in plan.variants:
+            if variant.registered_asset == planned.name and variant.model_node:
+                metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
+                value = meta.get(f"test_{metric}", "n/a")
+                report.metrics.append((variant.name, metric, value, str(meta.get("model_version"))))

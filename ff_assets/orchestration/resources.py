@@ -8,12 +8,14 @@ from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_pyspark import LazyPySparkResource
+from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
 
 from ff_assets.config import ProjectPaths
 from ff_assets.examples.data import data_dir
 from ff_assets.spark.session import spark_session
 from ff_assets.spark.tables import write_table
+from ff_assets.tracking.registry import tracking_client
 
 
 class FFAssetsSettings(ConfigurableResource):
@@ -21,6 +23,8 @@ class FFAssetsSettings(ConfigurableResource):
 
     home: str
     data_dir: str = ""
+    mlflow_tracking_uri: str = ""
+    mlflow_experiment: str = "ff_assets"
 
     @property
     def paths(self) -> ProjectPaths:
@@ -29,6 +33,14 @@ class FFAssetsSettings(ConfigurableResource):
     def data_path(self) -> Path:
         """The configured data folder, else `$FF_DATA_DIR`, else `../shared/data`."""
         return data_dir(self.data_dir or None)
+
+    def tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI: configured, else SQLite under the home."""
+        return self.mlflow_tracking_uri or self.paths.mlflow_tracking_uri
+
+    def mlflow_client(self) -> MlflowClient:
+        """A registry client, checked to answer (a clear error names the URI otherwise)."""
+        return tracking_client(self.tracking_uri())
 
     def fit_keys_path(self, key_path: Sequence[str]) -> Path:
         """The Delta table of entity keys a fit saw (what the fit-rows check verifies)."""

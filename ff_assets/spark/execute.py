@@ -76,11 +76,17 @@ def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
 
 
 def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
-    """Inner-join feature tables on the entity key (each brings its own feature columns)."""
+    """Inner-join feature tables on the entity key (and the train/test column where both have
+    it); each table brings its own feature columns."""
     joined = frames[0]
     for frame in frames[1:]:
-        extra = [c for c in frame.columns if c == key or c not in joined.columns]
-        joined = joined.join(frame.select(*extra), on=key, how="inner")
+        on = (
+            [key, SPLIT_COLUMN]
+            if SPLIT_COLUMN in frame.columns and SPLIT_COLUMN in joined.columns
+            else [key]
+        )
+        extra = [c for c in frame.columns if c in on or c not in joined.columns]
+        joined = joined.join(frame.select(*extra), on=on, how="inner")
     return joined
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from ff_assets.spark.execute import SPLIT_COLUMN
 
@@ -31,20 +31,24 @@ def read_table(spark: SparkSession, path: Path, version: int | None = None) -> D
     return reader.load(str(path))
 
 
-def write_table(frame: DataFrame, path: Path, *, partition: str | None = None) -> Commit:
-    """Overwrite the table, or only one train/test partition of it, in one Delta commit."""
-    writer_frame = frame
-    if partition is not None:
-        writer_frame = frame.withColumn(SPLIT_COLUMN, F.lit(partition))
+def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None) -> Commit:
+    """Overwrite the table, or only the given train/test partitions of it, in one Delta commit.
+
+    A partitioned write needs the `ff_split` column; rows of other partitions are refused by
+    Delta (`replaceWhere`), so a write can never touch a partition it does not own.
+    """
+    if partitions:
+        if SPLIT_COLUMN not in frame.columns:
+            raise ValueError(f"a partitioned write needs the {SPLIT_COLUMN!r} column")
+        keys = ", ".join(f"'{p}'" for p in partitions)
         writer = (
-            writer_frame.write.format("delta")
+            frame.write.format("delta")
             .mode("overwrite")
             .partitionBy(SPLIT_COLUMN)
-            .option("replaceWhere", f"{SPLIT_COLUMN} = '{partition}'")
+            .option("replaceWhere", f"{SPLIT_COLUMN} IN ({keys})")
         )
     else:
-        writer = writer_frame.write.format("delta").mode("overwrite")
-        writer = writer.option("overwriteSchema", "true")
+        writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     writer.save(str(path))
     return last_commit(frame.sparkSession, path)
 

@@ -1,0 +1,1 @@
+"""MLflow: registered model names, aliases, promotion, comparison, inference pipelines."""

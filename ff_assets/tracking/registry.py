@@ -1,0 +1,169 @@
+"""The MLflow model registry as ff_assets uses it: names, versions, aliases, promotion.
+
+Aliases `staging` and `production` (registry stages are deprecated) select what the prediction
+jobs score. Promotions are recorded as tags on the version they point at.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from ff_assets.core.errors import MissingAliasError, PromotionRefusedError, TrackingError
+from ff_assets.core.specs import Threshold
+
+ALIASES = ("staging", "production")
+
+
+def registered_model_name(store: str, output: str, variant_slug: str) -> str:
+    """`reviews.sentiment_prediction.tfidf`: stable per store, output and variant."""
+    return ".".join(part for part in (store, output, variant_slug) if part)
+
+
+def tracking_client(uri: str) -> MlflowClient:
+    """A client for `uri` (tracking and registry), checked to answer before it is used."""
+    try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # any failure to reach the store means the same fix
+        raise TrackingError(
+            f"MLflow tracking URI {uri!r} cannot be used: {type(exc).__name__}: {exc}. Point "
+            "mlflow_tracking_uri (or MLFLOW_TRACKING_URI) at a running MLflow server "
+            "(http://host:5000) or a SQLite file (sqlite:////abs/path/mlflow.db)."
+        ) from exc
+    return client
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
+    """The experiment's id, creating it with artifacts under `artifact_root` when it is new.
+
+    MLflow's `set_experiment` would create it with artifacts under the current folder.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_root.resolve().as_uri() if artifact_root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def version_for_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion:
+    """The version `alias` points at, or MissingAliasError saying how to set it."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise MissingAliasError(
+            f"no version of registered model {name!r} has the alias {alias!r}. Materialize the "
+            f"variant's fit job, then set the alias: ff-assets promote OUTPUT --variant VARIANT "
+            f"--to {alias} (or the promote_model job)."
+        ) from None
+
+
+def aliases_of(client: MlflowClient, name: str) -> dict[str, str]:
+    """{alias: version} of a registered model ({} when it is not registered yet)."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def latest_version(client: MlflowClient, name: str) -> ModelVersion:
+    """The newest version of a registered model."""
+    versions = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"])
+    if not versions:
+        raise MissingAliasError(
+            f"registered model {name!r} has no version yet: materialize the variant's fit job."
+        )
+    return versions[0]
+
+
+def metric_of(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:
+    """The test metric logged by the run that registered `version`."""
+    if not version.run_id:
+        return None
+    return client.get_run(version.run_id).data.metrics.get(f"test_{metric}")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion did."""
+
+    name: str
+    alias: str
+    version: str
+    previous: str | None
+    metric: str | None
+    value: float | None
+
+
+def promote(
+    client: MlflowClient,
+    name: str,
+    alias: str,
+    *,
+    version: str | None = None,
+    threshold: Threshold | None = None,
+    reason: str = "",
+) -> Promotion:
+    """Point `alias` at `version` (default: the newest), after checking the threshold for
+    `production`; record who, when and why on the version. Refusals change nothing."""
+    if alias not in ALIASES:
+        raise PromotionRefusedError(
+            f"alias {alias!r} is not one ff_assets uses: choose {' or '.join(ALIASES)}."
+        )
+    chosen = _version(client, name, version)
+    value = metric_of(client, chosen, threshold.metric) if threshold else None
+    if alias == "production" and threshold is not None:
+        if value is None:
+            raise PromotionRefusedError(
+                f"{name} version {chosen.version} has no test_{threshold.metric} metric, so the "
+                f"production threshold ({threshold.metric} >= {threshold.minimum}) cannot be "
+                "checked: re-materialize the variant's registered model."
+            )
+        if not threshold.holds(value):
+            raise PromotionRefusedError(
+                f"{name} version {chosen.version} has test {threshold.metric} {value:.4f}, below "
+                f"the production threshold {threshold.minimum}: improve the model (or lower the "
+                "threshold declared on it) and promote a version that meets it."
+            )
+    previous = aliases_of(client, name).get(alias)
+    client.set_registered_model_alias(name, alias, chosen.version)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    record = f"{stamp} by {getpass.getuser()}: {reason or 'no reason given'}"
+    client.set_model_version_tag(name, chosen.version, f"promoted_to_{alias}", record)
+    return Promotion(
+        name=name, alias=alias, version=str(chosen.version), previous=previous,
+        metric=threshold.metric if threshold else None, value=value,
+    )  # fmt: skip
+
+
+def _version(client: MlflowClient, name: str, version: str | None) -> ModelVersion:
+    if version is None:
+        return latest_version(client, name)
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException:
+        known = [v.version for v in client.search_model_versions(f"name = '{name}'")]
+        raise PromotionRefusedError(
+            f"registered model {name!r} has no version {version}; it has "
+            f"{', '.join(map(str, sorted(known, key=int))) or 'none'}."
+        ) from None
+
+
+def end_runs_of_dagster_run(client: MlflowClient, experiment: str, dagster_run_id: str, ok: bool):
+    """End the MLflow runs that dagster-mlflow opened for a Dagster run (it leaves them open)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        client.set_terminated(run.info.run_id, status="FINISHED" if ok else "FAILED")
