@@ -1,4 +1,4 @@
-"""The `ff-assets` command: plan, validate, lineage, materialize.
+"""The `ff-assets` command: plan, validate, lineage, materialize, promote, compare, predict.
 
 Planning commands never start Spark or Dagster; `materialize` runs through Dagster on the
 project's instance, so its runs show in Dagit.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -105,6 +106,79 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def _tracking_uri(args: argparse.Namespace) -> str:
+    from ff_assets.config import ProjectPaths
+
+    return (
+        args.tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or ProjectPaths.resolve(args.home).mlflow_tracking_uri
+    )
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from ff_assets.tracking.promotion import promote_variant
+    from ff_assets.tracking.registry import tracking_client
+
+    store, plan = _plan(args)
+    done = promote_variant(
+        tracking_client(_tracking_uri(args)), plan, args.output_name, args.variant, args.to,
+        version=args.version, reason=args.reason,
+    )  # fmt: skip
+    checked = f" ({done.metric} {done.value:.4f})" if done.value is not None else ""
+    print(
+        f"{done.name}: {done.alias} -> version {done.version}{checked}"
+        f" (was {done.previous or 'unset'})"
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ff_assets.tracking.compare import compare_variants, comparison_table
+    from ff_assets.tracking.promotion import resolve_variant
+    from ff_assets.tracking.registry import registered_model_name, tracking_client
+
+    _, plan = _plan(args)
+    variants = plan.variants_of(args.output_name)
+    if not variants:
+        resolve_variant(plan, args.output_name, None)  # raises with the planned outputs
+    metric = plan.nodes[variants[0].model_node].stage.metric or "accuracy"
+    models = [(v.name, registered_model_name(plan.store, v.output, v.slug)) for v in variants]
+    rows = compare_variants(tracking_client(_tracking_uri(args)), models)
+    print(table(*comparison_table(rows, metric)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ff_assets.orchestration.definitions import StorePlan, build_definitions
+    from ff_assets.orchestration.jobs import variant_job_name
+    from ff_assets.orchestration.materialize import project_instance, run_job
+    from ff_assets.tracking.promotion import resolve_variant
+
+    store, plan = _plan(args)
+    variant = resolve_variant(plan, args.output_name, args.variant)
+    defs = build_definitions(
+        [StorePlan(store, args.output or None, _pins(args.pin))], home=args.home,
+        data_dir=args.data_dir, mlflow_tracking_uri=args.tracking_uri,
+    )  # fmt: skip
+    job = variant_job_name(store.name, variant, f"predict_{args.alias}")
+    result = run_job(defs, job, project_instance(args.home), both_partitions=False)
+    for event in result.get_asset_materialization_events():
+        m = event.event_specific_data.materialization  # type: ignore[union-attr]
+        meta = {k: v.value for k, v in m.metadata.items()}
+        if "model_version" in meta:
+            print(
+                f"{m.asset_key.to_user_string()}: {meta.get('rows_written')} rows scored by "
+                f"{meta['registered_model']} version {meta['model_version']} ({args.alias})"
+            )
+    if not result.success:
+        for e in result.all_events:
+            if e.is_step_failure:
+                print(f"failed: {e.step_key}: {e.event_specific_data.error.message.strip()}",  # type: ignore[union-attr]
+                      file=sys.stderr)  # fmt: skip
+    return 0 if result.success else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="ff-assets",
@@ -136,6 +210,25 @@ def parser() -> argparse.ArgumentParser:
         "--home", help="project state folder (default $FF_ASSETS_HOME or ./.ff_assets)"
     )
     run.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+
+    def tracked(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        sub = add(name, help_text, handler)
+        sub.add_argument("output_name", metavar="OUTPUT", help="a planned output")
+        sub.add_argument("--home", help="state folder (default $FF_ASSETS_HOME or ./.ff_assets)")
+        sub.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI, "
+                         "else SQLite under the home)")  # fmt: skip
+        return sub
+
+    promote = tracked("promote", "Point staging or production at a model version.", cmd_promote)
+    promote.add_argument("--variant", help="the variant, e.g. tfidf (needed if several)")
+    promote.add_argument("--to", required=True, choices=["staging", "production"])
+    promote.add_argument("--version", help="model version (default: the newest)")
+    promote.add_argument("--reason", default="", help="recorded on the version")
+    tracked("compare", "The variants of an output side by side, from MLflow.", cmd_compare)
+    predict = tracked("predict", "Score new rows with the staging/production model.", cmd_predict)
+    predict.add_argument("--variant", help="the variant, e.g. tfidf (needed if several)")
+    predict.add_argument("--alias", default="staging", choices=["staging", "production"])
+    predict.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
     return top
 
 

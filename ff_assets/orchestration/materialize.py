@@ -91,7 +91,7 @@ def run_job(
         run_config=run_config,
         raise_on_error=False,
     )
-    settings = defs.resolve_resources()["settings"]  # type: ignore[index]
+    settings = (defs.resources or {})["settings"]
     with contextlib.suppress(TrackingError):  # no MLflow store yet: nothing was opened
         end_runs_of_dagster_run(
             settings.mlflow_client(), settings.mlflow_experiment, result.run_id, result.success
