@@ -194,11 +194,8 @@ class Plan:
             " Run `ff-assets plan` to list variants, stages and features."
         )
 
-    def _node_tree(self, key: str, via: tuple[str, ...] = ()) -> LineageTree:
+    def _detail(self, key: str) -> str:
         node = self.nodes[key]
-        reads: dict[str, list[str]] = {}
-        for feature, dep in node.deps:
-            reads.setdefault(dep, []).append(feature)
         detail = node.stage.kind.value
         if node.fit_rows is not None:
             detail += f", fit on {node.fit_rows.value} rows"
@@ -206,8 +203,41 @@ class Plan:
             detail += ", train/test"
         if node.stage.external_reason:
             detail += f", external: {node.stage.external_reason}"
-        children = tuple(self._node_tree(dep, tuple(fs)) for dep, fs in reads.items())
-        return LineageTree(name=key, kind="stage", detail=detail, children=children, via=via)
+        return detail
+
+    def _node_tree(self, root: str) -> LineageTree:
+        """The upstream tree of a node; a node reached again is shown once, then referred to.
+
+        Built without recursion, so deep chains and shared upstreams stay cheap.
+        """
+        # Pre-order walk: (key, via, parent index); records hold children indexes.
+        records: list[tuple[str, tuple[str, ...], bool, list[int]]] = []
+        expanded: set[str] = set()
+        stack: list[tuple[str, tuple[str, ...], int]] = [(root, (), -1)]
+        while stack:
+            key, via, parent = stack.pop()
+            repeat = key in expanded
+            records.append((key, via, repeat, []))
+            index = len(records) - 1
+            if parent >= 0:
+                records[parent][3].append(index)
+            if repeat:
+                continue
+            expanded.add(key)
+            reads: dict[str, list[str]] = {}
+            for feature, dep in self.nodes[key].deps:
+                reads.setdefault(dep, []).append(feature)
+            for dep, features in reversed(list(reads.items())):
+                stack.append((dep, tuple(features), index))
+        built: dict[int, LineageTree] = {}
+        for index in range(len(records) - 1, -1, -1):
+            key, via, repeat, kids = records[index]
+            detail = self._detail(key) + (", upstream shown above" if repeat else "")
+            children = tuple(built.pop(k) for k in kids)
+            built[index] = LineageTree(
+                name=key, kind="stage", detail=detail, children=children, via=via
+            )
+        return built[0]
 
     def raw_features(self, variant: Variant) -> tuple[str, ...]:
         """Features a variant's inference pipeline reads from its source (label excluded):

@@ -268,6 +268,11 @@ class FeatureStore:
 
     def requested_outputs(self, outputs: Iterable[str] | None = None) -> tuple[str, ...]:
         """The outputs to plan: those given, else the declared defaults, else every model's."""
+        if isinstance(outputs, str):
+            raise DeclarationError(
+                f"outputs must be a list of feature names, not the string {outputs!r}: "
+                f"write [{outputs!r}]."
+            )
         if outputs:
             return tuple(dict.fromkeys(outputs))
         if self.default_outputs:
