@@ -38,6 +38,7 @@ BOTH_PARTITIONS = {
     "dagster/asset_partition_range_end": "test",
 }
 RESOURCES = {"spark", "settings"}
+DELTA = "delta_io_manager"
 TABLE_ROLES = (
     AssetRole.SOURCE,
     AssetRole.SPLIT,
@@ -81,7 +82,8 @@ def build_assets(graph: AssetGraph) -> list[AssetsDefinition]:
     return definitions
 
 
-def _ins(graph: AssetGraph, planned: PlannedAsset) -> dict[str, AssetIn]:
+def asset_ins(graph: AssetGraph, planned: PlannedAsset) -> dict[str, AssetIn]:
+    """One input per upstream asset, with the partition mapping the plan asks for."""
     return {
         python_name(graph.keys[dep.asset]): AssetIn(
             key=graph.keys[dep.asset],
@@ -123,7 +125,10 @@ def _describe(graph: AssetGraph, node: Node, planned: PlannedAsset) -> dict[str,
     return metadata
 
 
-def _out(graph: AssetGraph, node: Node, planned: PlannedAsset, io_manager_key: str) -> AssetOut:
+def asset_out(
+    graph: AssetGraph, node: Node, planned: PlannedAsset, io_manager_key: str
+) -> AssetOut:
+    """The AssetOut of a planned asset: key, description, owners, tags, kinds, metadata."""
     stage = node.stage
     feature = graph.store.features.get(planned.base)
     description = (feature.description if feature and feature.description else "") or (
@@ -155,8 +160,8 @@ def _fit_asset(graph: AssetGraph, node: Node, planned: PlannedAsset) -> AssetsDe
 
     @multi_asset(
         name=out_name + "__fit",
-        outs={out_name: _out(graph, node, planned, "fitted_io_manager")},
-        ins=_ins(graph, planned),
+        outs={out_name: asset_out(graph, node, planned, "fitted_io_manager")},
+        ins=asset_ins(graph, planned),
         required_resource_keys=RESOURCES,
     )
     def fit(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
@@ -175,16 +180,14 @@ def _fit_asset(graph: AssetGraph, node: Node, planned: PlannedAsset) -> AssetsDe
 
 def _table_asset(graph: AssetGraph, node: Node, tables: list[PlannedAsset]) -> AssetsDefinition:
     stage, key_column = node.stage, node.entity_key
-    outs = {
-        python_name(graph.keys[a.name]): _out(graph, node, a, "delta_io_manager") for a in tables
-    }
+    outs = {python_name(graph.keys[a.name]): asset_out(graph, node, a, DELTA) for a in tables}
     names = {python_name(graph.keys[a.name]): a for a in tables}
     fit_input = python_name(graph.keys[node.key]) if stage.is_estimator else None
 
     @multi_asset(
         name=python_name(graph.keys[tables[0].name]) + "__compute",
         outs=outs,
-        ins=_ins(graph, tables[0]),
+        ins=asset_ins(graph, tables[0]),
         partitions_def=PARTITIONS if node.partitioned else None,
         backfill_policy=SINGLE_RUN if node.partitioned else None,
         required_resource_keys=RESOURCES,

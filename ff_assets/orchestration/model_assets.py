@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from ff_assets.core.errors import DeclarationError
 from ff_assets.core.plan import AssetRole, PlannedAsset, Variant
 from ff_assets.core.specs import StageKind, StageSpec
-from ff_assets.orchestration.assets import RESOURCES, AssetGraph, _ins, _out
+from ff_assets.orchestration.assets import RESOURCES, AssetGraph, asset_ins, asset_out
 from ff_assets.orchestration.io_managers import load_fitted
 from ff_assets.orchestration.keys import python_name
 from ff_assets.spark import execute
@@ -127,7 +127,7 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
     out_name = python_name(graph.keys[planned.name])
     model_input = python_name(graph.keys[node.key])
     name = model_name(graph, variant)
-    out = _out(graph, node, planned, "delta_io_manager")
+    out = asset_out(graph, node, planned, "delta_io_manager")
     out = AssetOut(
         key=out.key, description=f"{stage.name} of {variant.name}: evaluated on test rows and "
         f"registered in MLflow as {name!r}.", group_name=out.group_name, metadata={
@@ -138,7 +138,7 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
     @multi_asset(
         name=out_name,
         outs={out_name: out},
-        ins=_ins(graph, planned),
+        ins=asset_ins(graph, planned),
         required_resource_keys=MLFLOW_RESOURCES,
     )
     def register(context: AssetExecutionContext, **inputs: Any) -> Iterator[MaterializeResult]:
