@@ -81,23 +81,15 @@ store.add(
     name="word2vec",
     description="The mean of word embeddings learnt on the train sentences.",
 )  # fmt: skip
-store.model(
-    spark_stage(
-        LogisticRegression, featuresCol="text_vector", labelCol="sentiment",
-        predictionCol="sentiment_prediction", maxIter=100, regParam=0.01,
-    ),
-    name="sentiment_model",
-    metric="accuracy",
-    threshold=0.7,
-    description="Is the review positive?",
-)  # fmt: skip
-store.model(
-    spark_stage(
-        LogisticRegression, featuresCol="text_vector", labelCol="site_label",
-        predictionCol="site_prediction", maxIter=100, regParam=0.01,
-    ),
-    name="site_model",
-    metric="accuracy",
-    threshold=0.5,
-    description="Which site does the review come from?",
-)  # fmt: skip
+for model, label, threshold, question in (
+    ("sentiment_model", "sentiment", 0.7, "Is the review positive?"),
+    ("site_model", "site_label", 0.5, "Which site does the review come from?"),
+):
+    prediction = model.replace("_model", "_prediction")
+    store.model(
+        spark_stage(
+            LogisticRegression, featuresCol="text_vector", labelCol=label,
+            predictionCol=prediction, maxIter=100, regParam=0.01,
+        ),
+        name=model, metric="accuracy", threshold=threshold, description=question,
+    )  # fmt: skip

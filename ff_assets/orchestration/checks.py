@@ -40,6 +40,14 @@ def build_checks(graph: AssetGraph) -> list[AssetChecksDefinition]:
     return checks
 
 
+def _blocking(graph: AssetGraph, planned: PlannedAsset, name: str, description: str):
+    """A blocking check on a planned asset: a failure stops everything downstream of it."""
+    return asset_check(
+        asset=graph.keys[planned.name], name=name, description=description, blocking=True,
+        required_resource_keys=RESOURCES,
+    )  # fmt: skip
+
+
 def _table(context: AssetCheckExecutionContext, graph: AssetGraph, planned: PlannedAsset):
     spark = context.resources.spark.spark_session
     root = context.resources.settings.paths.tables
@@ -49,12 +57,11 @@ def _table(context: AssetCheckExecutionContext, graph: AssetGraph, planned: Plan
 def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefinition:
     node = graph.plan.nodes[planned.node]
 
-    @asset_check(
-        asset=graph.keys[planned.name],
-        name="train_test_disjoint",
-        description="No entity key is in both the train and the test partition.",
-        blocking=True,
-        required_resource_keys=RESOURCES,
+    @_blocking(
+        graph,
+        planned,
+        "train_test_disjoint",
+        "No entity key is in both the train and the test partition.",
     )
     def disjoint(context: AssetCheckExecutionContext) -> AssetCheckResult:
         table = _table(context, graph, planned)
@@ -92,12 +99,11 @@ def _fit_rows_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
     key_path = graph.keys[planned.name].path
     train_only = node.fit_rows is not None and node.fit_rows.value == "train"
 
-    @asset_check(
-        asset=graph.keys[planned.name],
-        name="fit_rows_are_train",
-        description="Every row this fit saw is a train row of each split upstream of it.",
-        blocking=True,
-        required_resource_keys=RESOURCES,
+    @_blocking(
+        graph,
+        planned,
+        "fit_rows_are_train",
+        "Every row this fit saw is a train row of each split upstream of it.",
     )
     def fit_rows(context: AssetCheckExecutionContext) -> AssetCheckResult:
         spark = context.resources.spark.spark_session
@@ -131,12 +137,11 @@ def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefini
     node = graph.plan.nodes[planned.node]
     declared = graph.store.features
 
-    @asset_check(
-        asset=graph.keys[planned.name],
-        name="schema_matches_declaration",
-        description="The table holds the entity key and the declared features, of declared types.",
-        blocking=True,
-        required_resource_keys=RESOURCES,
+    @_blocking(
+        graph,
+        planned,
+        "schema_matches_declaration",
+        "The table holds the entity key and the declared features, of declared types.",
     )
     def schema(context: AssetCheckExecutionContext) -> AssetCheckResult:
         fields = {f.name: f.dataType.simpleString() for f in _table(context, graph, planned).schema}
