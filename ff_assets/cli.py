@@ -86,6 +86,31 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from ff_assets.core.catalog import search
+
+    hits = search(load_store(args.store), args.query)
+    rows = [(h.kind, h.name, h.matched, dict(h.tags) or "", h.owner, h.description) for h in hits]
+    print(table(["kind", "name", "matched", "tags", "owner", "description"], rows))
+    return 0 if hits else 1
+
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    from ff_assets.core.catalog import feature_usage
+
+    store, plan = _plan(args)
+    usage = feature_usage(store, plan, args.name)
+    spec = store.features[args.name]
+    print(f"feature {spec.name}: {spec.description or '(no description)'}")
+    print(f"  type {spec.dtype or '?'}, owner {spec.owner or store.owner or '?'}")
+    rows = [
+        ("writes", s.name, s.kind.value, usage.variants_by_producer.get(s.name) or "not planned")
+        for s in usage.producers
+    ] + [("reads", s.name, s.kind.value, "") for s in usage.consumers]
+    print(table(["", "stage", "kind", "planned variants"], rows))
+    return 0
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
     from ff_assets.orchestration.materialize import materialize_store
 
@@ -203,6 +228,12 @@ def parser() -> argparse.ArgumentParser:
     )
     lineage.add_argument("name")
     lineage.add_argument("--json", action="store_true")
+    add("search", "Find features and stages by name, tag or description.", cmd_search).add_argument(
+        "query"
+    )
+    add(
+        "feature", "Who writes and reads a feature, and in which variants.", cmd_feature
+    ).add_argument("name")
     run = add(
         "materialize", "Materialize everything the outputs need, through Dagster.", cmd_materialize
     )
