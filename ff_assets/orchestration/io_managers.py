@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.statistics import feature_statistics, statistics_markdown
 from ff_assets.spark.tables import read_table, table_exists, write_table
 
 
@@ -38,19 +39,38 @@ class DeltaIOManager(ConfigurableIOManager):
 
     root: str
     spark: LazyPySparkResource
+    feature_statistics: bool = True
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
         path = _path(self.root, context.asset_key.path)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
         commit = write_table(obj, path, partitions=partitions)
-        context.add_output_metadata(
-            {
-                "path": MetadataValue.path(str(path)),
-                "delta_version": commit.version,
-                "rows_written": commit.rows,
-                **({"partitions": ", ".join(partitions)} if partitions else {}),
-            }
-        )
+        metadata = {
+            "path": MetadataValue.path(str(path)),
+            "delta_version": commit.version,
+            "rows_written": commit.rows,
+            "dagster/row_count": commit.rows,
+            **({"partitions": ", ".join(partitions)} if partitions else {}),
+        }
+        if self.feature_statistics:
+            metadata.update(self._statistics(context, path, partitions))
+        context.add_output_metadata(metadata)
+
+    def _statistics(
+        self, context: OutputContext, path: Path, partitions: list[str] | None
+    ) -> dict[str, object]:
+        """Statistics of the rows just written (read back from Delta: cheap, and it does not
+        recompute the stage)."""
+        written = read_table(self.spark.spark_session, path)
+        if partitions:
+            written = written.where(F.col(SPLIT_COLUMN).isin(partitions))
+        key = getattr(key := (context.definition_metadata or {}).get("entity_key"), "value", key)
+        features = [c for c in written.columns if c not in (key, SPLIT_COLUMN)]
+        stats = feature_statistics(written, features)
+        return {
+            "feature_statistics": MetadataValue.md(statistics_markdown(stats)),
+            "feature_statistics_json": MetadataValue.json(stats),
+        }
 
     def load_input(self, context: InputContext) -> DataFrame:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key

@@ -103,7 +103,7 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeRepo
     by_key = {asset_key(plan.store, a): a for a in plan.assets.values()}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-        planned = by_key.get(materialization.asset_key)
+        planned = by_key.pop(materialization.asset_key, None)  # one row per asset
         if planned is None:
             continue
         meta = {k: v.value for k, v in materialization.metadata.items()}

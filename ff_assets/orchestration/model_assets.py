@@ -295,7 +295,10 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
                 f"{entry.model_name}; `model_version` says which version scored each row.",
                 io_manager_key="delta_io_manager", group_name=graph.store.name,
                 kinds={"spark", "delta", "mlflow"},
-                metadata={"registered_model": entry.model_name, "alias": entry.alias},
+                metadata={
+                    "registered_model": entry.model_name, "alias": entry.alias,
+                    "entity_key": key_column,
+                },
             )
         },
         ins={source_input: AssetIn(key=entry.source)},
