@@ -122,6 +122,10 @@ def _describe(graph: AssetGraph, node: Node, planned: PlannedAsset) -> dict[str,
         metadata["production_threshold"] = f"{stage.threshold.metric} >= {stage.threshold.minimum}"
     if feature is not None and feature.dtype:
         metadata["dtype"] = feature.dtype
+    declared = graph.store.features
+    types = {f: declared[f].dtype for f in planned.features if f in declared and declared[f].dtype}
+    if types:
+        metadata["declared_types"] = MetadataValue.json(types)
     return metadata
 
 

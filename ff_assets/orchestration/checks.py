@@ -6,8 +6,6 @@
 A failed check stops downstream assets in the run; stored tables keep their last good version.
 """
 
-from collections.abc import Iterable
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -22,7 +20,7 @@ from ff_assets.core.plan import AssetRole, PlannedAsset
 from ff_assets.core.specs import StageKind
 from ff_assets.orchestration.assets import RESOURCES, AssetGraph
 from ff_assets.spark.execute import SPLIT_COLUMN
-from ff_assets.spark.tables import read_table
+from ff_assets.spark.tables import read_table, schema_problems
 
 _SAMPLE = 5
 
@@ -136,6 +134,7 @@ def _fit_rows_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
 def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefinition:
     node = graph.plan.nodes[planned.node]
     declared = graph.store.features
+    types = {f: declared[f].dtype for f in planned.features if f in declared and declared[f].dtype}
 
     @_blocking(
         graph,
@@ -145,8 +144,9 @@ def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefini
     )
     def schema(context: AssetCheckExecutionContext) -> AssetCheckResult:
         fields = {f.name: f.dataType.simpleString() for f in _table(context, graph, planned).schema}
-        fields.pop(SPLIT_COLUMN, None)
-        problems = list(_schema_problems(fields, node.entity_key, planned.features, declared))
+        problems = schema_problems(
+            fields, node.entity_key, planned.features, types, extra_allowed=False
+        )
         return AssetCheckResult(
             passed=not problems,
             severity=AssetCheckSeverity.ERROR,
@@ -155,20 +155,3 @@ def _schema_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefini
         )
 
     return schema
-
-
-def _schema_problems(
-    fields: dict[str, str], key: str, features: Iterable[str], declared
-) -> Iterable[str]:
-    expected = [key, *features]
-    for column in expected:
-        if column not in fields:
-            yield f"column {column!r} is missing (the table has {sorted(fields)})"
-    for column in fields:
-        if column not in expected:
-            yield f"column {column!r} is not declared"
-    for feature in features:
-        spec = declared.get(feature)
-        actual = fields.get(feature)
-        if spec is not None and spec.dtype and actual and actual != spec.dtype:
-            yield f"feature {feature!r} is {actual}, declared {spec.dtype}"

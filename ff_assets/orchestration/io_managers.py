@@ -17,9 +17,10 @@ from pyspark.ml import PipelineModel, Transformer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ff_assets.core.errors import DataFormatError
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import feature_statistics, statistics_markdown
-from ff_assets.spark.tables import read_table, table_exists, write_table
+from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 
 class NotMaterializedError(RuntimeError):
@@ -44,6 +45,7 @@ class DeltaIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
         path = _path(self.root, context.asset_key.path)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        check_declared_schema(context.asset_key.to_user_string(), obj, _declared(context))
         commit = write_table(obj, path, partitions=partitions)
         metadata = {
             "path": MetadataValue.path(str(path)),
@@ -85,6 +87,29 @@ class DeltaIOManager(ConfigurableIOManager):
         if SPLIT_COLUMN in frame.columns and context.has_asset_partitions:
             frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
         return frame
+
+
+def _declared(context: OutputContext) -> dict[str, object]:
+    """The asset's declared entity key, features and types, from its definition metadata."""
+    raw = context.definition_metadata or {}
+    return {k: getattr(v, "value", v) for k, v in raw.items()}
+
+
+def check_declared_schema(asset: str, frame: DataFrame, declared: dict[str, object]) -> None:
+    """Refuse, before anything is written, a frame whose columns or types break the
+    declarations: the table keeps its last good version."""
+    fields = {f.name: f.dataType.simpleString() for f in frame.schema}
+    problems = schema_problems(
+        fields,
+        declared.get("entity_key"),  # type: ignore[arg-type]
+        list(declared.get("features") or []),  # type: ignore[call-overload]
+        dict(declared.get("declared_types") or {}),  # type: ignore[call-overload]
+    )
+    if problems:
+        raise DataFormatError(
+            f"asset {asset}: {'; '.join(problems)}. Nothing was written (the table keeps its last "
+            "good version): make the stage write every declared output with its declared type."
+        )
 
 
 class FittedStageIOManager(ConfigurableIOManager):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +58,33 @@ def last_commit(spark: SparkSession, path: Path) -> Commit:
     row = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
     metrics = row["operationMetrics"] or {}
     return Commit(version=int(row["version"]), rows=int(metrics.get("numOutputRows", 0)))
+
+
+def schema_problems(
+    fields: Mapping[str, str],
+    key: str | None,
+    features: Sequence[str],
+    types: Mapping[str, str],
+    *,
+    extra_allowed: bool = True,
+) -> list[str]:
+    """What breaks the declarations in a table's columns ({name: Spark type}): missing key or
+    feature columns, undeclared columns (when not allowed), types other than declared."""
+    expected = [c for c in (key, *features) if c]
+    problems = [
+        f"column {c!r} is missing (there are {', '.join(sorted(fields))})"
+        for c in expected
+        if c not in fields
+    ]
+    if not extra_allowed:
+        problems += [
+            f"column {c!r} is not declared"
+            for c in fields
+            if c not in expected and c != SPLIT_COLUMN
+        ]
+    problems += [
+        f"feature {f!r} is {fields[f]}, declared {t}"
+        for f, t in types.items()
+        if f in fields and fields[f] != t
+    ]
+    return problems
