@@ -59,6 +59,9 @@ class FeatureStore:
         self._features: dict[str, FeatureSpec] = {}
         self._scoring: dict[str, StageSpec] = {}
         self._stage_features: set[str] = set()  # every feature a declared stage reads or writes
+        # `features` built once per change: orchestration asks for it per asset, and rebuilding
+        # it each time (a FeatureSpec per feature) made building definitions quadratic.
+        self._all_features: dict[str, FeatureSpec] | None = None
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -69,13 +72,15 @@ class FeatureStore:
     @property
     def features(self) -> Mapping[str, FeatureSpec]:
         """Every feature a stage reads or writes, declared explicitly or implied by a stage."""
-        implied = {
-            f: FeatureSpec(name=f)
-            for stage in self._stages.values()
-            for f in (*stage.reads, *stage.outputs)
-            if f not in self._features
-        }
-        return {**self._features, **implied}
+        if self._all_features is None:
+            implied = {
+                f: FeatureSpec(name=f)
+                for stage in self._stages.values()
+                for f in (*stage.reads, *stage.outputs)
+                if f not in self._features
+            }
+            self._all_features = {**self._features, **implied}
+        return dict(self._all_features)
 
     def stage(self, name: str) -> StageSpec:
         """The stage called `name`, or UnknownNameError with the closest names."""
@@ -110,6 +115,7 @@ class FeatureStore:
             )
         self._check_clash(name, "feature")
         self._features[name] = spec
+        self._all_features = None
         return spec
 
     def add(self, stage: Any, **overrides: Any) -> StageSpec:
@@ -144,6 +150,7 @@ class FeatureStore:
             self._check_clash(feature, "feature")
         self._stages[spec.name] = spec
         self._stage_features.update(touched)
+        self._all_features = None
         return spec
 
     def _check_clash(self, name: str, as_what: str) -> None:

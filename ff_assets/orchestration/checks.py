@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from ff_assets.core.plan import AssetRole, PlannedAsset
 from ff_assets.core.specs import StageKind
 from ff_assets.orchestration.assets import RESOURCES, AssetGraph
-from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.execute import SPLIT_COLUMN, assign_split, join_on_key
 from ff_assets.spark.tables import read_table, schema_problems
 
 _SAMPLE = 5
@@ -63,8 +63,14 @@ def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
     )
     def disjoint(context: AssetCheckExecutionContext) -> AssetCheckResult:
         table = _table(context, graph, planned)
+        # The table holds only the partitions materialized so far (a first run of `train`
+        # alone stores no test rows): check the rule's assignment of every row too, so an
+        # overlap stops the fits of this very run.
+        keyed = [node.entity_key, SPLIT_COLUMN]
         both = (
-            table.groupBy(node.entity_key)
+            table.select(*keyed)
+            .unionByName(_assignment(context, graph, planned).select(*keyed))
+            .groupBy(node.entity_key)
             .agg(F.countDistinct(SPLIT_COLUMN).alias("partitions"))
             .where("partitions > 1")
         )
@@ -82,6 +88,14 @@ def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
         )
 
     return disjoint
+
+
+def _assignment(context: AssetCheckExecutionContext, graph: AssetGraph, planned: PlannedAsset):
+    """The split rule applied now to every row of the split's inputs."""
+    node = graph.plan.nodes[planned.node]
+    frames = [_table(context, graph, graph.plan.assets[dep.asset]) for dep in planned.deps]
+    frames = [f.drop(SPLIT_COLUMN) for f in frames]
+    return assign_split(join_on_key(frames, node.entity_key), node.stage, node.entity_key)
 
 
 def _splits_upstream(graph: AssetGraph, planned: PlannedAsset) -> list[PlannedAsset]:

@@ -81,7 +81,7 @@ def build_definitions(
         "spark": spark,
         "settings": settings,
         "delta_io_manager": DeltaIOManager(root=str(paths.tables), spark=spark),
-        "fitted_io_manager": FittedStageIOManager(root=str(paths.fitted)),
+        "fitted_io_manager": FittedStageIOManager(root=str(paths.fitted), spark=spark),
         "mlflow": mlflow_resource(
             tracking_uri=tracking_uri,
             experiment=mlflow_experiment,

@@ -120,6 +120,9 @@ class FittedStageIOManager(ConfigurableIOManager):
     """
 
     root: str
+    # Loading a stage needs a running Spark session, which a run whose first step reads a
+    # fitted stage (a backfill's later runs) has not started yet.
+    spark: LazyPySparkResource
 
     def handle_output(self, context: OutputContext, obj: Transformer) -> None:
         folder = _path(self.root, context.asset_key.path)
@@ -136,6 +139,7 @@ class FittedStageIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Transformer:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        self.spark.spark_session  # noqa: B018 - starts the session PipelineModel.load reads with
         return load_fitted(self.root, key.path)
 
 

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import mlflow
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ff_assets.config import ProjectPaths
@@ -92,11 +93,24 @@ def run_job(
         raise_on_error=False,
     )
     settings = (defs.resources or {})["settings"]
+    _release_active_mlflow_run(result.run_id, result.success)
     with contextlib.suppress(TrackingError):  # no MLflow store yet: nothing was opened
         end_runs_of_dagster_run(
             settings.mlflow_client(), settings.mlflow_experiment, result.run_id, result.success
         )
     return result
+
+
+def _release_active_mlflow_run(dagster_run_id: str, ok: bool) -> None:
+    """End and pop the MLflow run dagster-mlflow left active in this process for the Dagster
+    run: else the next Dagster run here finds it "already active", reuses it and re-tags it
+    with its own run id, so two Dagster runs would share one MLflow run."""
+    active = mlflow.active_run()
+    if active is None:
+        return
+    tags = mlflow.MlflowClient().get_run(active.info.run_id).data.tags
+    if tags.get("dagster_run_id") == dagster_run_id:
+        mlflow.end_run(status="FINISHED" if ok else "FAILED")
 
 
 def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeReport) -> None:

@@ -8,6 +8,7 @@
   alias (`staging`, `production`) points at, tagged with that version.
 """
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,28 @@ def build_model_assets(graph: AssetGraph) -> tuple[list[AssetsDefinition], list[
     return definitions, scoring
 
 
+def _spark_connect_import_cannot_exit() -> None:
+    """Make a failed import of `pyspark.sql.connect` an ImportError, never a process exit.
+
+    A Dagster run worker is a `spawn`ed process whose `__main__` has neither `__spec__` nor
+    `__file__`; pyspark takes that for a doctest run and, when Spark Connect's optional
+    dependencies are missing (here `googleapis-common-protos`), its `pyspark.sql.connect`
+    import calls `sys.exit(0)`. `mlflow.spark.log_model` imports it to ask whether a model is a
+    Spark Connect one (expecting ImportError at worst), so every run launched from Dagit that
+    registered a model failed with `SystemExit: 0`. Marking both Connect packages missing gives
+    MLflow the ImportError an ordinary process gets.
+    """
+    if "pyspark.sql.connect" in sys.modules:
+        return
+    try:
+        import pyspark.sql.connect  # noqa: F401
+    except SystemExit:
+        for package in ("pyspark.sql.connect", "pyspark.ml.connect"):
+            sys.modules[package] = None  # type: ignore[assignment]
+    except ImportError:
+        pass
+
+
 def _variant_of(graph: AssetGraph, planned: PlannedAsset) -> Variant:
     return next(v for v in graph.plan.variants if v.registered_asset == planned.name)
 
@@ -156,6 +179,7 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
             "ff_assets.output": variant.output, "ff_assets.variant": variant.name,
             "ff_assets.asset": graph.keys[planned.name].to_user_string(),
         }  # fmt: skip
+        _spark_connect_import_cannot_exit()
         with mlflow.start_run(run_name=variant.name, nested=True, tags=tags) as run:
             mlflow.log_params(_params(graph, variant))
             mlflow.log_metrics(metrics)
@@ -310,6 +334,7 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
         version = version_for_alias(client, entry.model_name, entry.alias)
         mlflow.set_tracking_uri(settings.tracking_uri())
         mlflow.set_registry_uri(settings.tracking_uri())
+        _spark_connect_import_cannot_exit()
         pipeline = mlflow.spark.load_model(f"models:/{entry.model_name}/{version.version}")
         rows = inputs[source_input]
         scored = pipeline.transform(rows).select(

@@ -10,7 +10,9 @@ import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -29,6 +31,7 @@ def registered_model_name(store: str, output: str, variant_slug: str) -> str:
 def tracking_client(uri: str) -> MlflowClient:
     """A client for `uri` (tracking and registry), checked to answer before it is used."""
     try:
+        _check_server_answers(uri)
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as exc:  # any failure to reach the store means the same fix
@@ -38,6 +41,22 @@ def tracking_client(uri: str) -> MlflowClient:
             "(http://host:5000) or a SQLite file (sqlite:////abs/path/mlflow.db)."
         ) from exc
     return client
+
+
+def _check_server_answers(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when an HTTP tracking server cannot be reached: MLflow's own client
+    retries a refused connection with backoff for about four minutes before giving up.
+    Any HTTP answer (even an error status) or a TLS problem is left to MLflow to judge."""
+    if urlsplit(uri).scheme not in ("http", "https"):
+        return
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.exceptions.SSLError:
+        return
+    except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+        raise ConnectionError(f"no server answers at {uri} ({exc})") from exc
+    except requests.exceptions.RequestException:
+        return
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:

@@ -1,0 +1,520 @@
+"""Shared parts of the Spark benchmarks (brief §6.1 and §6.2): the corpus, the store, the three
+contenders and the side-by-side timing. Not a benchmark itself; run
+`benchmarks/shared_featurization.py` or `benchmarks/overhead.py`.
+
+The corpus
+----------
+~100,000 review rows generated reproducibly from the 3 × 1000 real UCI sentences: the
+sentences are grouped by (site, sentiment) (6 groups of 500); each generated row draws a group
+uniformly (the real sets are balanced the same way), then two sentences A and B of that group
+with a seeded `random.Random`, and joins the first half of A's words to the second half of B's
+(at least one word of A). Both halves come from sentences with the same site and the same
+sentiment, so the row keeps both labels consistently: `sentiment` (0/1) and `site_label`
+(0 amazon, 1 imdb, 2 yelp). The key is `r0000000`, `r0000001`, ... The rows are written once,
+before any timing, to a Parquet file that every contender reads.
+
+The work (the same for every contender)
+---------------------------------------
+read the corpus -> hash split (xxhash64 of the key, 25 % test, seed 7: ff_assets' rule) ->
+RegexTokenizer -> HashingTF (4096) -> IDF fitted on train -> K LogisticRegression models, model
+k predicting `sentiment` (k even) or `site_label` (k odd) with regParam 0.01 * (k + 1), each
+fitted on train rows; each model is evaluated on the test rows (accuracy, f1), and its
+inference pipeline (tokenizer, TF, fitted IDF, fitted model: one Spark `PipelineModel`) is
+logged to MLflow (SQLite under a temp dir) with params and metrics and registered as a version.
+Tables (Delta): the featurized vectors (`text_vector`) and each model's predictions (`pred_k`),
+both partitions, partitioned by the split column.
+
+Timing: one SparkSession (`ff_assets.spark.session.spark_session`, project defaults) started
+before any timing; every contender runs once untimed on a small corpus first (JVM warm-up,
+class loading, imports); then `repeat` rounds, each running every contender once on a fresh
+output folder (MLflow store and Dagster instance created before the clock starts), the order
+rotated each round so that no contender always runs first. Ratios are the median of the
+per-round ratios, so load that comes and goes on a shared machine cancels.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CORPUS_FILE = "corpus.parquet"
+KEY = "review_id"
+SPLIT_COLUMN = "ff_split"  # the column ff_assets partitions post-split tables by
+TEST_FRACTION = 0.25
+SPLIT_SEED = 7
+BUCKETS = 10_000  # ff_assets' hash split: pmod(xxhash64(key, seed), 10000) < fraction * 10000
+LABELS = ("sentiment", "site_label")
+NUM_FEATURES = 4096
+TOKEN_PATTERN = "[^a-z0-9']+"
+EXPERIMENT = "ff_assets"
+
+
+# -- the corpus --------------------------------------------------------------------------------
+def generate_rows(data_dir: Path, rows: int, seed: int) -> list[tuple[str, str, float, float]]:
+    """(review_id, text, sentiment, site_label) rows recombined from the real sentences."""
+    from ff_assets.examples.data import read_reviews
+
+    groups: dict[tuple[float, float], list[list[str]]] = {}
+    for _, text, sentiment, _, site_label in read_reviews(data_dir):
+        words = text.split()
+        if words:
+            groups.setdefault((site_label, sentiment), []).append(words)
+    keys = sorted(groups)
+    rng = random.Random(seed)
+    out = []
+    for i in range(rows):
+        site_label, sentiment = keys[rng.randrange(len(keys))]
+        group = groups[(site_label, sentiment)]
+        a, b = group[rng.randrange(len(group))], group[rng.randrange(len(group))]
+        words = a[: max(1, len(a) // 2)] + b[len(b) // 2 :]
+        out.append((f"r{i:07d}", " ".join(words), sentiment, site_label))
+    return out
+
+
+def write_corpus(spark: Any, data_dir: Path, target: Path, rows: int, seed: int) -> Path:
+    """Write the generated corpus as Parquet under `target` (a folder); return the folder."""
+    target.mkdir(parents=True, exist_ok=True)
+    schema = f"{KEY} string, text string, sentiment double, site_label double"
+    frame = spark.createDataFrame(generate_rows(data_dir, rows, seed), schema=schema)
+    frame.write.mode("overwrite").parquet(str(target / CORPUS_FILE))
+    return target
+
+
+# -- the models --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """Model k: its label, regParam and prediction column (the same for every contender)."""
+
+    index: int
+    label: str
+    reg_param: float
+    max_iter: int
+
+    @property
+    def name(self) -> str:
+        return f"model_{self.index}"
+
+    @property
+    def prediction(self) -> str:
+        return f"pred_{self.index}"
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "featuresCol": "text_vector",
+            "labelCol": self.label,
+            "predictionCol": self.prediction,
+            "regParam": self.reg_param,
+            "maxIter": self.max_iter,
+        }
+
+
+def model_specs(k: int, max_iter: int) -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            index=i, label=LABELS[i % len(LABELS)], reg_param=round(0.01 * (i + 1), 4),
+            max_iter=max_iter,
+        )  # fmt: skip
+        for i in range(k)
+    ]
+
+
+def featurizer_stages() -> list[Any]:
+    """Tokenizer and TF (transformers) and the IDF estimator, as every contender declares them."""
+    from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer
+
+    return [
+        RegexTokenizer(inputCol="text", outputCol="tokens", pattern=TOKEN_PATTERN),
+        HashingTF(inputCol="tokens", outputCol="term_counts", numFeatures=NUM_FEATURES),
+        IDF(inputCol="term_counts", outputCol="text_vector", minDocFreq=1),
+    ]
+
+
+def build_store(models: Sequence[ModelSpec]) -> Any:
+    """The ff_assets store: source -> split -> tokenizer -> hashing TF -> IDF -> K models."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer
+
+    from ff_assets.core import FeatureStore
+    from ff_assets.spark.introspect import spark_stage
+
+    store = FeatureStore(
+        name="bench",
+        description="Generated reviews (benchmark corpus).",
+        default_outputs=[m.prediction for m in models],
+    )
+    store.feature("text", dtype="string")
+    store.feature("sentiment", dtype="double")
+    store.feature("site_label", dtype="double")
+    store.feature("tokens", dtype="array<string>")
+    store.feature("text_vector", dtype="vector")
+
+    @store.source(outputs=["text", *LABELS], entity_key=KEY)
+    def corpus(spark: Any, data_dir: Path) -> Any:
+        """The generated corpus (Parquet)."""
+        return spark.read.parquet(str(data_dir / CORPUS_FILE))
+
+    store.split(inputs=["text", *LABELS], test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    store.add(
+        spark_stage(RegexTokenizer, inputCol="text", outputCol="tokens", pattern=TOKEN_PATTERN),
+        name="tokenizer",
+    )
+    store.add(
+        spark_stage(
+            HashingTF, inputCol="tokens", outputCol="term_counts", numFeatures=NUM_FEATURES
+        ),
+        name="hashing_tf",
+    )
+    store.add(
+        spark_stage(IDF, inputCol="term_counts", outputCol="text_vector", minDocFreq=1),
+        name="tfidf",
+    )
+    for m in models:
+        store.model(spark_stage(LogisticRegression, **m.params()), name=m.name, metric="accuracy")
+    return store
+
+
+# -- plain PySpark helpers (the floor and clone-and-own use nothing of ff_assets) --------------
+def split_rows(frame: Any) -> Any:
+    """The same train/test assignment as ff_assets' hash split, in plain PySpark."""
+    from pyspark.sql import functions as F
+
+    bucket = F.pmod(F.xxhash64(F.col(KEY).cast("string"), F.lit(SPLIT_SEED)), F.lit(BUCKETS))
+    cut = int(TEST_FRACTION * BUCKETS)
+    return frame.withColumn(
+        SPLIT_COLUMN, F.when(bucket < cut, F.lit("test")).otherwise(F.lit("train"))
+    )
+
+
+def write_delta(frame: Any, path: Path, *, partitioned: bool = True) -> None:
+    writer = frame.write.format("delta").mode("overwrite")
+    if partitioned:
+        writer = writer.partitionBy(SPLIT_COLUMN)
+    writer.save(str(path))
+
+
+def evaluate(scored: Any, label: str, prediction: str) -> dict[str, float]:
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    return {
+        f"test_{name}": float(
+            MulticlassClassificationEvaluator(
+                labelCol=label, predictionCol=prediction, metricName=name
+            ).evaluate(scored)
+        )
+        for name in ("accuracy", "f1")
+    }
+
+
+def log_and_register(
+    pipeline: Any, spec: ModelSpec, metrics: Mapping[str, float], experiment_id: str
+) -> str:
+    """One MLflow run: params, metrics, the inference pipeline, registered as a new version."""
+    import mlflow
+    import mlflow.spark
+    import pyspark
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name):
+        mlflow.log_params({f"{spec.name}.{k}": v for k, v in spec.params().items()})
+        mlflow.log_metrics(dict(metrics))
+        info = mlflow.spark.log_model(
+            pipeline,
+            artifact_path="inference_pipeline",
+            registered_model_name=f"bench.{spec.prediction}",
+            pip_requirements=[f"pyspark=={pyspark.__version__}"],
+        )
+    return str(info.registered_model_version)
+
+
+# -- a prepared workspace: what exists before the clock starts ----------------------------------
+@dataclass
+class Workspace:
+    """A fresh folder with its MLflow store (migrated, experiment created) and, for ff_assets,
+    its Dagster instance: project setup, not the work being timed."""
+
+    root: Path
+    tracking_uri: str
+    experiment_id: str
+    instance: Any = None
+    run_id: str | None = None  # the Dagster run, when there is one
+
+    @classmethod
+    def prepare(cls, parent: Path, name: str, *, dagster: bool) -> Workspace:
+        from ff_assets.config import ProjectPaths
+        from ff_assets.tracking.registry import ensure_experiment, tracking_client
+
+        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+        paths = ProjectPaths.resolve(root)
+        client = tracking_client(paths.mlflow_tracking_uri)  # creates and migrates the store
+        experiment_id = ensure_experiment(client, EXPERIMENT, paths.mlflow_artifacts)
+        instance = None
+        if dagster:
+            from dagster import DagsterInstance
+
+            paths.dagster_home.mkdir(parents=True, exist_ok=True)
+            instance = DagsterInstance.from_config(str(paths.dagster_home))
+        return cls(root, paths.mlflow_tracking_uri, experiment_id, instance)
+
+    def use_mlflow(self) -> None:
+        """Point MLflow's process-wide tracking and registry URIs at this workspace.
+
+        MLflow keeps both in process globals and in `MLFLOW_TRACKING_URI`/`MLFLOW_REGISTRY_URI`
+        (`set_tracking_uri` writes the environment variable), so one contender would otherwise
+        leave the next one pointing at its (deleted) store.
+        """
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+
+    def dispose(self) -> None:
+        if self.instance is not None:
+            self.instance.dispose()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def clear_mlflow_runs() -> None:
+    """Pop MLflow's fluent active-run stack (dagster-mlflow leaves its run active in-process)."""
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+# -- the contenders ----------------------------------------------------------------------------
+Result = dict[str, float]  # model name -> test accuracy
+
+
+def run_ff_assets(spark: Any, corpus: Path, ws: Workspace, models: Sequence[ModelSpec]) -> Result:
+    """ff_assets: build the definitions of the store and materialize it in one Dagster run
+    (both partitions), as `materialize_store` does."""
+    from ff_assets.orchestration import build_definitions
+    from ff_assets.orchestration.jobs import materialize_job_name
+    from ff_assets.orchestration.materialize import run_job
+
+    store = build_store(models)
+    defs = build_definitions(
+        [store], home=str(ws.root), data_dir=str(corpus), mlflow_tracking_uri=ws.tracking_uri
+    )
+    try:
+        result = run_job(defs, materialize_job_name(store.name), ws.instance)
+    finally:
+        clear_mlflow_runs()
+    if not result.success:
+        failures = [e.message for e in result.all_events if e.is_step_failure]
+        raise RuntimeError(f"ff_assets run failed: {failures}")
+    ws.run_id = result.run_id
+    accuracy = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+        name = mat.asset_key.path[-1]
+        if name.endswith("_registered"):
+            accuracy[name.removesuffix("_registered")] = float(mat.metadata["test_accuracy"].value)
+    return accuracy
+
+
+def run_floor(
+    spark: Any,
+    corpus: Path,
+    ws: Workspace,
+    models: Sequence[ModelSpec],
+    *,
+    all_tables: bool = False,
+) -> Result:
+    """The floor: one hand-written PySpark script that featurizes once (cached) and fits K
+    models on the cached train vectors. `all_tables` also writes every table ff_assets keeps
+    (source, split, tokens, term counts) and saves the fitted stages, for §6.2."""
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.classification import LogisticRegression
+
+    ws.use_mlflow()
+    tables = ws.root / "tables"
+    raw = spark.read.parquet(str(corpus / CORPUS_FILE))
+    rows = split_rows(raw)
+    tokenizer, tf, idf = featurizer_stages()
+    if all_tables:
+        write_delta(raw, tables / "corpus", partitioned=False)
+        write_delta(rows, tables / "split")
+    counts = tf.transform(tokenizer.transform(rows))
+    if all_tables:
+        counts = counts.cache()
+        write_delta(counts.select(KEY, "tokens", SPLIT_COLUMN), tables / "tokens")
+        write_delta(counts.select(KEY, "term_counts", SPLIT_COLUMN), tables / "term_counts")
+    idf_model = idf.fit(counts.where(counts[SPLIT_COLUMN] == "train"))
+    if all_tables:
+        idf_model.write().overwrite().save(str(ws.root / "fitted" / "tfidf"))
+    vectors = idf_model.transform(counts).select(KEY, "text_vector", *LABELS, SPLIT_COLUMN)
+    vectors = vectors.cache()
+    write_delta(vectors.select(KEY, "text_vector", SPLIT_COLUMN), tables / "text_vector")
+    if all_tables:
+        counts.unpersist()
+    train = vectors.where(vectors[SPLIT_COLUMN] == "train")
+    accuracy = {}
+    for spec in models:
+        lr = LogisticRegression(**spec.params()).fit(train)
+        if all_tables:
+            lr.write().overwrite().save(str(ws.root / "fitted" / spec.name))
+        scored = lr.transform(vectors).cache()
+        write_delta(scored.select(KEY, spec.prediction, SPLIT_COLUMN), tables / spec.prediction)
+        test = scored.where(scored[SPLIT_COLUMN] == "test")
+        metrics = evaluate(test, spec.label, spec.prediction)
+        scored.unpersist()
+        pipeline = PipelineModel(stages=[tokenizer, tf, idf_model, lr])
+        log_and_register(pipeline, spec, metrics, ws.experiment_id)
+        accuracy[spec.name] = metrics["test_accuracy"]
+    vectors.unpersist()
+    _ = Pipeline  # the floor composes the fitted stages itself; no Pipeline.fit
+    return accuracy
+
+
+def run_clone_and_own(
+    spark: Any, corpus: Path, ws: Workspace, models: Sequence[ModelSpec]
+) -> Result:
+    """Clone and own: K hand-wired Spark ML Pipelines (tokenizer, TF, IDF, model), each fitted
+    on the train rows and applied to all rows, so each redoes the featurization. The first
+    writes the vectors table; each writes its predictions and logs its own PipelineModel."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+
+    ws.use_mlflow()
+    tables = ws.root / "tables"
+    accuracy = {}
+    for spec in models:
+        rows = split_rows(spark.read.parquet(str(corpus / CORPUS_FILE)))
+        stages = [*featurizer_stages(), LogisticRegression(**spec.params())]
+        fitted = Pipeline(stages=stages).fit(rows.where(rows[SPLIT_COLUMN] == "train"))
+        scored = fitted.transform(rows).cache()
+        if spec.index == 0:
+            write_delta(scored.select(KEY, "text_vector", SPLIT_COLUMN), tables / "text_vector")
+        write_delta(scored.select(KEY, spec.prediction, SPLIT_COLUMN), tables / spec.prediction)
+        metrics = evaluate(scored.where(scored[SPLIT_COLUMN] == "test"), spec.label, spec.prediction)
+        scored.unpersist()
+        log_and_register(fitted, spec, metrics, ws.experiment_id)
+        accuracy[spec.name] = metrics["test_accuracy"]
+    return accuracy
+
+
+Contender = Callable[[Any, Path, Workspace, Sequence[ModelSpec]], Result]
+
+
+# -- timing ------------------------------------------------------------------------------------
+@dataclass
+class Timings:
+    """Seconds per contender per round, and the results each round produced."""
+
+    names: Sequence[str]
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
+    steps: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # Dagster step stats
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.seconds[name])
+
+    def ratio(self, a: str, b: str) -> tuple[float, float, float]:
+        """Median, min and max over rounds of a's time / b's time in the same round."""
+        ratios = [x / y for x, y in zip(self.seconds[a], self.seconds[b], strict=True)]
+        return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def run_rounds(
+    spark: Any,
+    corpus: Path,
+    contenders: Mapping[str, tuple[Contender, bool]],
+    models: Sequence[ModelSpec],
+    *,
+    repeat: int,
+    workdir: Path,
+    progress: Callable[[str], None] = print,
+) -> Timings:
+    """`repeat` rounds of every contender (name -> (function, needs a Dagster instance)), the
+    order rotated each round; each run gets a fresh prepared workspace."""
+    names = list(contenders)
+    timings = Timings(names=names, seconds={n: [] for n in names})
+    for round_index in range(repeat):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            function, dagster = contenders[name]
+            ws = Workspace.prepare(workdir, name, dagster=dagster)
+            ws.use_mlflow()  # as a fresh process would resolve it (see `use_mlflow`)
+            spark.catalog.clearCache()
+            gc.collect()
+            start = time.perf_counter()
+            result = function(spark, corpus, ws, models)
+            elapsed = time.perf_counter() - start
+            if ws.instance is not None and ws.run_id:
+                timings.steps.setdefault(name, []).append(step_seconds(ws.instance, ws.run_id))
+            ws.dispose()
+            timings.seconds[name].append(elapsed)
+            timings.results[name] = result
+            progress(f"  round {round_index + 1}/{repeat}: {name:<14} {elapsed:8.2f} s")
+    return timings
+
+
+def same_results(results: Mapping[str, Result], tolerance: float = 0.005) -> str:
+    """Whether every contender reached the same test accuracies (a check that the work is the
+    same): 'yes', or the differences."""
+    names = list(results)
+    first = results[names[0]]
+    problems = []
+    for name in names[1:]:
+        other = results[name]
+        if set(other) != set(first):
+            problems.append(f"{name} fitted {sorted(other)}, {names[0]} {sorted(first)}")
+            continue
+        for model, value in first.items():
+            if abs(other[model] - value) > tolerance:
+                problems.append(f"{model}: {names[0]} {value:.4f} vs {name} {other[model]:.4f}")
+    return "yes" if not problems else "NO: " + "; ".join(problems)
+
+
+def start_spark() -> Any:
+    """The project's SparkSession (its defaults), started before any timing."""
+    from ff_assets.spark.session import spark_session
+
+    spark = spark_session(app_name="ff_assets_benchmark")
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def machine_load() -> str:
+    """`uptime`'s load averages and the CPU count, to read the numbers against."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    """Seconds per step of a Dagster run, from the instance's step stats (asset checks are
+    steps of their own)."""
+    return {
+        stat.step_key: (stat.end_time or 0.0) - (stat.start_time or 0.0)
+        for stat in instance.get_run_step_stats(run_id)
+    }
+
+
+def print_steps(steps: Sequence[dict[str, float]], total: float, top: int = 40) -> None:
+    """Median seconds per Dagster step over rounds, biggest first, with the share of the run."""
+    keys = {k for run in steps for k in run}
+    median = {k: statistics.median(run.get(k, 0.0) for run in steps) for k in keys}
+    in_steps = sum(median.values())
+    print(f"Dagster steps of the ff_assets run (median of {len(steps)} runs): {len(keys)} steps, "
+          f"{in_steps:.1f} s in steps of {total:.1f} s in all "
+          f"({total - in_steps:.1f} s outside steps: definitions, run setup and teardown)")
+    for key, value in sorted(median.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {value:7.2f} s  {100 * value / total:5.1f} %  {key}")
+
+
+def quiet_logs() -> None:
+    """Keep Dagster's and MLflow's per-event logging off the benchmark's output."""
+    import logging
+
+    for name in ("dagster", "mlflow", "py4j", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

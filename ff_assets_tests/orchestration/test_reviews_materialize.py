@@ -1,0 +1,193 @@
+"""The reviews example materialized through Dagster on real Spark, Delta and data (issue 3).
+
+One session-scoped materialization (`reviews_materialized`) feeds every test here: the shared
+tokenizer runs once per partition for four variants, fits see only train keys, test metrics
+are sane, and the Delta tables read back and time-travel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from ff_assets.core.plan import AssetRole
+from ff_assets.examples import reviews
+from ff_assets.orchestration.definitions import StorePlan, build_definitions
+from ff_assets.orchestration.keys import asset_key
+from ff_assets.orchestration.resources import FFAssetsSettings
+from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets_tests.orchestration.conftest import (
+    Materialized,
+    check_evaluations,
+    delta_version,
+    materialized_keys,
+)
+
+pytestmark = pytest.mark.integration
+
+VARIANTS = {
+    "sentiment_prediction[tfidf]",
+    "sentiment_prediction[word2vec]",
+    "site_prediction[tfidf]",
+    "site_prediction[word2vec]",
+}
+ROWS = 3000  # 3 sites x 1000 labelled sentences
+
+
+def _materializations(instance: DagsterInstance, key: AssetKey) -> list[str | None]:
+    records = instance.fetch_materializations(key, limit=100).records
+    return [r.event_log_entry.dagster_event.partition for r in records]
+
+
+def test_materialization_succeeds(reviews_materialized: Materialized) -> None:
+    report = reviews_materialized.report
+    assert report.success, report.failures
+    assert report.runs
+
+
+def test_tokenizer_runs_once_per_partition_for_all_four_variants(
+    reviews_materialized: Materialized,
+) -> None:
+    plan, instance = reviews_materialized.plan, reviews_materialized.instance
+    assert {v.name for v in plan.variants} == VARIANTS
+    assert set(plan.users("tokenizer")) == VARIANTS  # one node serves every variant
+    assert [a.name for a in plan.assets.values() if a.base == "tokens"] == ["tokens"]
+
+    partitions = _materializations(instance, AssetKey(["reviews", "tokens"]))
+    assert Counter(partitions) == {"train": 1, "test": 1}
+    everything = [
+        key
+        for run_id in reviews_materialized.report.runs
+        for key in materialized_keys(instance, run_id)
+    ]
+    assert Counter(k for k, _ in everything)["reviews/tokens"] == 2
+    tokens = reviews_materialized.read(["reviews", "tokens"])
+    assert tokens.count() == ROWS
+    assert tokens.select("review_id").distinct().count() == ROWS
+
+
+def test_every_planned_asset_was_materialized(reviews_materialized: Materialized) -> None:
+    plan, instance = reviews_materialized.plan, reviews_materialized.instance
+    for planned in plan.assets.values():
+        partitions = _materializations(instance, asset_key(plan.store, planned))
+        expected = {"train", "test"} if planned.partitioned else {None}
+        assert set(partitions) == expected, planned.name
+
+
+@pytest.mark.parametrize("vectorizer", ["tfidf", "word2vec"])
+def test_vectorizer_fitted_only_on_train_keys(
+    reviews_materialized: Materialized, vectorizer: str
+) -> None:
+    m = reviews_materialized
+    settings = FFAssetsSettings(home=str(m.home), data_dir=str(m.data_dir))
+    key_path = ["reviews", vectorizer]
+    fit_keys = m.read_path(settings.fit_keys_path(key_path))
+    split = m.read(["reviews", "split"])
+    train_keys = split.where(F.col(SPLIT_COLUMN) == "train").select("review_id")
+    test_keys = split.where(F.col(SPLIT_COLUMN) == "test").select("review_id")
+
+    assert 0 < train_keys.count() < ROWS and test_keys.count() > 0
+    assert fit_keys.count() == fit_keys.distinct().count() == train_keys.count()
+    assert fit_keys.join(test_keys, "review_id").count() == 0
+    assert fit_keys.join(train_keys, "review_id", "left_anti").count() == 0
+
+    checks = [
+        e
+        for e in check_evaluations(m.instance, m.report.runs)
+        if e.asset_key == AssetKey(key_path) and e.check_name == "fit_rows_are_train"
+    ]
+    assert [e.passed for e in checks] == [True]
+    assert checks[0].metadata["test_rows_fitted"].value == 0
+    assert checks[0].metadata["rows_fitted"].value == train_keys.count()
+
+
+def test_fit_assets_read_only_the_train_partition_of_their_inputs(
+    reviews_materialized: Materialized,
+) -> None:
+    m = reviews_materialized
+    settings = FFAssetsSettings(home=str(m.home), data_dir=str(m.data_dir))
+    train = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
+    fits = [a for a in m.plan.assets.values() if a.role in (AssetRole.FITTED, AssetRole.MODEL)]
+    assert len(fits) == 6  # two vectorizers, four models
+    for planned in fits:
+        path = settings.fit_keys_path(asset_key(m.plan.store, planned).path)
+        assert m.read_path(path).count() == train, planned.name
+
+
+def test_split_is_disjoint_and_its_check_passed(reviews_materialized: Materialized) -> None:
+    m = reviews_materialized
+    split = m.read(["reviews", "split"])
+    per_key = split.groupBy("review_id").agg(F.countDistinct(SPLIT_COLUMN).alias("n"))
+    assert per_key.count() == ROWS
+    assert per_key.where("n > 1").count() == 0
+    evaluations = check_evaluations(m.instance, m.report.runs)
+    disjoint = [e for e in evaluations if e.check_name == "train_test_disjoint"]
+    assert disjoint and all(e.passed for e in disjoint)
+    assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
+
+
+def test_test_metrics_of_all_four_variants_are_sane(reviews_materialized: Materialized) -> None:
+    metrics = {row[0]: row[2] for row in reviews_materialized.report.metrics}
+    assert set(metrics) == VARIANTS
+    for variant, value in metrics.items():
+        assert isinstance(value, float) and 0.0 <= value <= 1.0, (variant, value)
+        # Sentiment: 2 balanced classes (chance 0.5); site: 3 balanced classes (chance 0.33).
+        floor = 0.6 if variant.startswith("sentiment") else 0.45
+        assert value > floor, (variant, value)
+
+
+def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -> None:
+    m = reviews_materialized
+    source = m.read(["reviews", "reviews_source"])
+    assert source.count() == ROWS
+    assert set(source.columns) == {"review_id", "text", "sentiment", "site", "site_label"}
+    by_site = {r["site"]: r["count"] for r in source.groupBy("site").count().collect()}
+    assert by_site == {"amazon": 1000, "imdb": 1000, "yelp": 1000}
+    for planned in m.plan.assets.values():
+        if planned.role not in (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES):
+            continue
+        path = m.table_path(asset_key(m.plan.store, planned).path)
+        assert DeltaTable.isDeltaTable(m.spark, str(path)), path
+        table = m.read(asset_key(m.plan.store, planned).path)
+        assert {"review_id", *planned.features} <= set(table.columns), planned.name
+        assert table.count() == ROWS, planned.name
+        if planned.partitioned:
+            sizes = {
+                r[SPLIT_COLUMN]: r["count"] for r in table.groupBy(SPLIT_COLUMN).count().collect()
+            }
+            assert set(sizes) == {"train", "test"}, planned.name
+
+
+def test_rematerializing_one_partition_time_travels(reviews_materialized: Materialized) -> None:
+    """Re-run the train partition of one table: a new Delta version; the previous one stays
+    readable with `versionAsOf`, and the test partition is untouched."""
+    m = reviews_materialized
+    key = AssetKey(["reviews", "term_counts"])
+    path = m.table_path(key.path)
+    before = delta_version(m.spark, path)
+    previous = m.read(key.path, version=before)
+    test_rows_before = previous.where(F.col(SPLIT_COLUMN) == "test").count()
+
+    defs = build_definitions([StorePlan(reviews.store)], home=str(m.home), data_dir=str(m.data_dir))
+    # One partition of one asset, as Dagit launches it (the implicit asset job).
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=m.instance, partition_key="train", asset_selection=[key], raise_on_error=False
+    )
+    assert result.success
+    assert materialized_keys(m.instance, result.run_id) == [("reviews/term_counts", "train")]
+
+    after = delta_version(m.spark, path)
+    assert after == before + 1
+    assert m.read(key.path, version=before).count() == previous.count() == ROWS
+    current = m.read(key.path)
+    assert current.count() == ROWS
+    assert current.where(F.col(SPLIT_COLUMN) == "test").count() == test_rows_before
+    # The same rows, recomputed: the new version equals the previous one.
+    columns = ["review_id", SPLIT_COLUMN]
+    assert current.select(*columns).exceptAll(previous.select(*columns)).count() == 0
+    history = DeltaTable.forPath(m.spark, str(path)).history().collect()
+    assert sorted(int(h["version"]) for h in history) == list(range(after + 1))

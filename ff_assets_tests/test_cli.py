@@ -1,0 +1,170 @@
+"""The `ff-assets` command: plan, validate and lineage never start Spark (no JVM here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ff_assets.cli import main
+
+VARIANTS = [
+    "sentiment_prediction[tfidf]",
+    "sentiment_prediction[word2vec]",
+    "site_prediction[tfidf]",
+    "site_prediction[word2vec]",
+]
+LEAKY = "ff_assets.examples.bank:leaky_store"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_human_lists_variants_stages_and_assets(capsys) -> None:
+    code, out, err = run(capsys, "plan")
+    assert (code, err) == (0, "")
+    assert out.startswith("store reviews: 4 variants")
+    for name in VARIANTS:
+        assert name in out
+    for stage in ("reviews_source", "split", "tokenizer", "hashing_tf", "tfidf", "word2vec"):
+        assert stage in out
+    assert "shared by 4" in out  # the tokenizer serves every variant
+    assert "term_counts (train)" in out  # a fit reads the train partition
+
+
+def test_plan_json_has_four_variants(capsys) -> None:
+    code, out, _ = run(capsys, "plan", "--json")
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["store"] == "reviews"
+    assert [v["name"] for v in plan["variants"]] == VARIANTS
+    by_name = {v["name"]: v for v in plan["variants"]}
+    assert by_name["site_prediction[word2vec]"]["choices"] == {"text_vector": "word2vec"}
+    assert "tokenizer" in by_name["sentiment_prediction[tfidf]"]["stages"]
+    assert "word2vec" not in by_name["sentiment_prediction[tfidf]"]["stages"]
+
+
+def test_plan_pin_keeps_one_producer(capsys) -> None:
+    code, out, _ = run(capsys, "plan", "--json", "--pin", "text_vector=tfidf")
+    assert code == 0
+    names = [v["name"] for v in json.loads(out)["variants"]]
+    assert names == ["sentiment_prediction[tfidf]", "site_prediction[tfidf]"]
+
+
+def test_plan_one_output(capsys) -> None:
+    code, out, _ = run(capsys, "plan", "--json", "--output", "site_prediction")
+    assert code == 0
+    assert [v["name"] for v in json.loads(out)["variants"]] == VARIANTS[2:]
+
+
+def test_validate_reviews_exits_0(capsys) -> None:
+    code, out, err = run(capsys, "validate")
+    assert (code, err) == (0, "")
+    assert "store reviews: OK (4 variants" in out
+
+
+def test_validate_bank_exits_0(capsys) -> None:
+    code, out, _ = run(capsys, "validate", "--store", "ff_assets.examples.bank:store")
+    assert code == 0
+    assert "store bank: OK" in out
+
+
+def test_validate_leaky_store_exits_1_with_the_leak_path(capsys) -> None:
+    code, out, err = run(capsys, "validate", "--store", LEAKY)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: TestLeakageError: ")
+    assert "segment_kmeans (fit on all rows)" in err
+    assert "nba_model (evaluated on test)" in err
+    assert "fit_on=" in err  # the fix is named
+
+
+def test_lineage_of_a_variant_is_its_upstream_tree(capsys) -> None:
+    code, out, err = run(capsys, "lineage", "sentiment_prediction[tfidf]")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("sentiment_prediction[tfidf]")
+    for stage in ("sentiment_model[tfidf]", "tfidf", "hashing_tf", "tokenizer", "split"):
+        assert any(stage in line for line in lines), stage
+    assert "reviews_source" in out
+    assert "word2vec" not in out
+    assert "fit on train rows" in out
+
+
+def test_lineage_json(capsys) -> None:
+    code, out, _ = run(capsys, "lineage", "--json", "site_prediction[word2vec]")
+    assert code == 0
+    tree = json.loads(out)
+    variant = tree["children"][0]
+    assert (variant["name"], variant["kind"]) == ("site_prediction[word2vec]", "variant")
+    assert variant["children"][0]["name"] == "site_model[word2vec]"
+
+
+def test_lineage_unknown_name_suggests_close_ones(capsys) -> None:
+    code, out, err = run(capsys, "lineage", "sentiment_predction[tfidf]")
+    assert (code, out) == (1, "")
+    assert "UnknownNameError" in err and "'sentiment_prediction[tfidf]'" in err
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("nonsense", "must look like MODULE:ATTRIBUTE"),
+        (":store", "must look like MODULE:ATTRIBUTE"),
+        ("no_such_module_xyz:store", "no module named 'no_such_module_xyz'"),
+        ("ff_assets.examples.reviews:stor", "Did you mean 'store'?"),
+        ("ff_assets.examples.reviews:OWNER", "is not a FeatureStore (it has str)"),
+    ],
+)
+def test_bad_store_is_a_usage_error(capsys, store: str, expected: str) -> None:
+    code, out, err = run(capsys, "plan", "--store", store)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: UsageError: ")
+    assert expected in err
+
+
+@pytest.mark.parametrize(
+    ("pin", "error", "expected"),
+    [
+        ("text_vector", "UsageError", "must look like FEATURE=STAGE"),
+        ("=tfidf", "UsageError", "must look like FEATURE=STAGE"),
+        ("text_vector=tfidx", "UnknownPinError", "its producers are tfidf, word2vec"),
+        ("text_vec=tfidf", "UnknownPinError", "Did you mean 'text_vector'"),
+    ],
+)
+def test_bad_pin_exits_1(capsys, pin: str, error: str, expected: str) -> None:
+    code, out, err = run(capsys, "plan", "--pin", pin)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {error}: ")
+    assert expected in err
+
+
+def test_unknown_command_is_argparse_usage(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["frobnicate"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    script = Path(sys.executable).with_name("ff-assets")
+    assert script.is_file(), f"console script not installed at {script}"
+    ok = subprocess.run(
+        [str(script), "validate"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "store reviews: OK (4 variants" in ok.stdout
+    leaky = subprocess.run(
+        [str(script), "validate", "--store", LEAKY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert leaky.returncode == 1
+    assert "TestLeakageError" in leaky.stderr

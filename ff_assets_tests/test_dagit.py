@@ -1,0 +1,411 @@
+"""Dagit in a real browser: `dagster dev -w workspace.yaml` serves both example stores, their
+assets and jobs, the asset pages show the declarations (fit rows, partitions), and a run
+launched from Dagit materializes the `reviews` store (train and test in one run) to SUCCESS.
+
+One `dagster dev` for the module, on a free port, with its own FF_ASSETS_HOME and DAGSTER_HOME
+under a temp folder; Chromium from the system (`/usr/bin/chromium`), headless, allowed to reach
+127.0.0.1 only. Every browser check saves a screenshot and names it in its failure message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ff_assets.examples.data import data_dir
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+LOCATION = "ff_assets"
+STARTUP_TIMEOUT_S = 120  # until /server_info answers
+LOAD_TIMEOUT_S = 180  # until the code location has loaded (imports Spark, MLflow, Dagster)
+RUN_TIMEOUT_S = 900  # one run of reviews__materialize: ~4-6 min here alone, more when shared
+UI_TIMEOUT_MS = 60_000  # a slow, shared 2-core machine: Dagit's queries take seconds
+
+
+@dataclass(frozen=True)
+class Dagit:
+    url: str
+    home: Path
+    log: Path
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST a query to Dagit's GraphQL endpoint; the `data`, or an error naming the log."""
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.load(response)
+        assert not answer.get("errors"), f"GraphQL errors: {answer['errors']} (log: {self.log})"
+        return answer["data"]
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _live_members(pgid: int) -> list[str]:
+    """Processes still in the group (zombies excluded: they hold no resources)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(text[: text.rindex(")") + 1])
+    return members
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> list[str]:
+    """TERM the whole process group (dagster dev, webserver, daemon, code servers, run workers
+    and their JVMs), KILL what is left after 30 s; the members still alive after that."""
+    pgid = process.pid  # start_new_session: the group is led by dagster dev itself
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 15)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+            if not _live_members(pgid):
+                return []
+    return _live_members(pgid)
+
+
+def _wait_for_location(dagit: Dagit, process: subprocess.Popen[bytes]) -> None:
+    """Until the code location has loaded; its load error, if it fails, is the failure."""
+    query = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+        name loadStatus locationOrLoadError { __typename ... on PythonError { message stack } }
+    } } } }"""
+    deadline = time.monotonic() + LOAD_TIMEOUT_S
+    while True:
+        assert process.poll() is None, f"dagster dev exited early:\n{dagit.log_tail()}"
+        entries = dagit.graphql(query)["workspaceOrError"]["locationEntries"]
+        entry = next((e for e in entries if e["name"] == LOCATION), None)
+        assert entry is not None, f"no code location {LOCATION!r} in {entries}"
+        loaded = entry["locationOrLoadError"]
+        if loaded and loaded["__typename"] == "PythonError":
+            pytest.fail(
+                f"code location {LOCATION!r} failed to load in dagster dev:\n{loaded['message']}"
+                + "".join(loaded["stack"])
+            )
+        if entry["loadStatus"] == "LOADED" and loaded:
+            return
+        assert time.monotonic() < deadline, f"code location still {entry['loadStatus']}"
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def dagit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagit]:
+    """`dagster dev -w workspace.yaml` from the repo root, on a free port, with fresh state."""
+    home = tmp_path_factory.mktemp("dagit_home")
+    dagster_home = home / "dagster"
+    dagster_home.mkdir()
+    # No telemetry upload from the server either: this test talks to 127.0.0.1 only.
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "FF_ASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "FF_DATA_DIR": str(data_dir()),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # MLflow's SQLite store under the temp home
+    port = _free_port()
+    log = home / "dagster-dev.log"
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Dagit(url=f"http://127.0.0.1:{port}", home=home, log=log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _answers(f"{server.url}/server_info"):
+            assert process.poll() is None, f"dagster dev exited early:\n{server.log_tail()}"
+            assert time.monotonic() < deadline, (
+                f"Dagit did not answer on {server.url} within {STARTUP_TIMEOUT_S} s:\n"
+                f"{server.log_tail()}"
+            )
+            time.sleep(1)
+        _wait_for_location(server, process)
+        yield server
+    finally:
+        left = _stop_group(process)
+        assert not left, f"processes of dagster dev still alive after SIGKILL: {left}"
+
+
+@pytest.fixture(scope="module")
+def browser(dagit: Dagit) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, dagit: Dagit) -> Iterator[Any]:
+    """A fresh page that reaches Dagit only (Dagit's telemetry script is refused) and closes
+    Dagit's first-visit "Join the Dagster community" dialog whenever it shows up."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1400})
+    context.route(lambda url: not url.startswith(dagit.url), lambda route: route.abort())
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"),
+        lambda: page.get_by_role("button", name="Skip").click(),
+    )
+    yield page
+    context.close()
+
+
+class Shots:
+    """Screenshots under tmp_path; `check(name)` saves one after the block, or, when a check
+    in the block fails, saves one and adds its path to the failure."""
+
+    def __init__(self, page: Any, folder: Path) -> None:
+        self.page, self.folder = page, folder
+
+    @contextlib.contextmanager
+    def check(self, name: str) -> Iterator[Path]:
+        path = self.folder / f"{name}.png"
+        try:
+            yield path
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.page.screenshot(path=str(path), full_page=True)
+            raise AssertionError(f"{name}: {exc}\nscreenshot: {path}") from exc
+        self.page.screenshot(path=str(path), full_page=True)
+
+
+def _visible(page: Any, text: str, *, exact: bool = True) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(text, exact=exact).first, f"text {text!r} visible").to_be_visible()
+
+
+EXPECTED_ASSETS = {
+    "reviews/reviews_source",
+    "reviews/split",
+    "reviews/tokens",
+    "reviews/term_counts",
+    "reviews/tfidf",
+    "reviews/word2vec",
+    "reviews/text_vector/tfidf",
+    "reviews/text_vector/word2vec",
+    "reviews/sentiment_model/tfidf",
+    "reviews/sentiment_prediction/tfidf",
+    "reviews/sentiment_model_registered/tfidf",
+    "reviews/sentiment_prediction_comparison",
+    "reviews/sentiment_prediction_scored_staging/tfidf",
+    "bank/clients",
+    "bank/split",
+    "bank/nba_model",
+    "bank/nba_model_registered",
+    "bank/nba_prediction",
+}
+EXPECTED_JOBS = {
+    "reviews__materialize",
+    "reviews__sentiment_prediction__tfidf__fit",
+    "reviews__sentiment_prediction__tfidf__predict_staging",
+    "reviews__sentiment_prediction__tfidf__predict_production",
+    "reviews__sentiment_prediction__word2vec__fit",
+    "bank__materialize",
+    "bank__nba_prediction__fit",
+    "promote_model_job",
+}
+
+
+def test_graphql_lists_both_stores_assets_and_jobs(dagit: Dagit) -> None:
+    data = dagit.graphql(
+        """{ assetNodes { assetKey { path } groupName isPartitioned }
+             repositoriesOrError { ... on RepositoryConnection { nodes {
+                 name location { name } jobs { name } } } } }"""
+    )
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    assert set(nodes) >= EXPECTED_ASSETS, f"missing assets: {EXPECTED_ASSETS - set(nodes)}"
+    assert {n["groupName"] for n in nodes.values()} == {"reviews", "bank"}
+    assert nodes["reviews/text_vector/tfidf"]["isPartitioned"]
+    assert not nodes["reviews/tfidf"]["isPartitioned"]  # a fit: the train rows only
+    jobs = {
+        job["name"]
+        for repo in data["repositoriesOrError"]["nodes"]
+        if repo["location"]["name"] == LOCATION
+        for job in repo["jobs"]
+    }
+    assert jobs >= EXPECTED_JOBS, f"missing jobs: {EXPECTED_JOBS - jobs}"
+
+
+def test_dagit_shows_the_reviews_group_and_its_declarations(
+    dagit: Dagit, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    shots = Shots(page, tmp_path)
+    with shots.check("reviews-lineage"):
+        page.goto(f"{dagit.url}/locations/{LOCATION}/asset-groups/reviews")
+        expect(page.get_by_role("button", name="Materialize all")).to_be_visible()
+        for name in ("reviews_source", "split", "tokens", "term_counts"):  # graph nodes
+            _visible(page, name)
+
+    with shots.check("reviews-catalog"):  # a key's prefixes are folders in the catalog
+        page.goto(f"{dagit.url}/assets/reviews")
+        for name in ("tokens", "text_vector/", "sentiment_prediction/", "sentiment_model/"):
+            _visible(page, name)
+        _visible(page, "sentiment_model_registered/")
+        _visible(page, "sentiment_prediction_comparison")
+
+    with shots.check("fit-asset-tfidf"):  # the fit: what it is, which rows it fits on
+        page.goto(f"{dagit.url}/assets/reviews/tfidf")
+        _visible(page, "TF-IDF: hashed term counts weighted by inverse document frequency.")
+        expect(page.get_by_role("row").filter(has_text="fit_rows")).to_contain_text("train")
+        expect(page.get_by_role("row").filter(has_text="stage_kind")).to_contain_text("fitted")
+        _visible(page, "sentiment_prediction[tfidf]", exact=False)  # used_by_variants
+        _visible(page, "reviews / text_vector / tfidf")  # downstream
+
+    with shots.check("features-text_vector-tfidf"):
+        page.goto(f"{dagit.url}/assets/reviews/text_vector/tfidf")
+        _visible(page, "The sentence as a numeric vector.")
+        expect(page.get_by_role("row").filter(has_text="fit_rows")).to_contain_text("train")
+        _visible(page, "reviews / tfidf")  # upstream: the fitted stage
+        _visible(page, "Partitions")  # a tab only partitioned assets have
+
+    with shots.check("features-text_vector-tfidf-partitions"):
+        page.goto(f"{dagit.url}/assets/reviews/text_vector/tfidf?view=partitions")
+        for partition in ("train", "test"):
+            _visible(page, partition)
+        _visible(page, "Missing (2)")  # nothing materialized yet in this fresh instance
+
+
+RUN_QUERY = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
+    status jobName tags { key value }
+    stepStats { stepKey status }
+    eventConnection { events { __typename ... on ExecutionStepFailureEvent {
+        stepKey error { message cause { message } } } } } } } }"""
+
+
+LATEST_QUERY = """query($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) {
+    assetKey { path } latest: assetMaterializations(limit: 2) { runId partition } } }"""
+CHECKED = ("reviews/text_vector/tfidf", "reviews/tfidf", "reviews/sentiment_model_registered/tfidf")
+
+
+def _expected_latest(run_id: str) -> dict[str, set[tuple[str | None, str]]]:
+    """Both partitions of a feature, the fit and the registered model: all from one run."""
+    return {
+        "reviews/text_vector/tfidf": {("train", run_id), ("test", run_id)},
+        "reviews/tfidf": {(None, run_id)},
+        "reviews/sentiment_model_registered/tfidf": {(None, run_id)},
+    }
+
+
+def _failures(run: dict[str, Any]) -> str:
+    lines = []
+    for event in run["eventConnection"]["events"]:
+        if event["__typename"] == "ExecutionStepFailureEvent":
+            error = event["error"] or {}
+            cause = (error.get("cause") or {}).get("message", "")
+            lines.append(f"{event['stepKey']}: {error.get('message', '').strip()} {cause}")
+    return "\n".join(lines) or "(no step failure events)"
+
+
+def test_materialize_reviews_launched_from_dagit(dagit: Dagit, page: Any, tmp_path: Path) -> None:
+    """Launch `reviews__materialize` from its launchpad (the job's tags select the train..test
+    partition range: one run), watch the run page, and check the run and the registered
+    model's page."""
+    from playwright.sync_api import expect
+
+    shots = Shots(page, tmp_path)
+    with shots.check("launchpad"):
+        page.goto(f"{dagit.url}/locations/{LOCATION}/jobs/reviews__materialize/playground")
+        _visible(page, "asset_partition_range_start: train")
+        _visible(page, "asset_partition_range_end: test")
+        page.get_by_role("button", name="Launch Run").click()
+        # Dagit asks before launching a partitioned job without one partition key: the range
+        # tags above are the partitions.
+        page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+        page.wait_for_url("**/runs/*", timeout=UI_TIMEOUT_MS)
+    run_id = page.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    started = time.monotonic()
+    while True:
+        run = dagit.graphql(RUN_QUERY, {"id": run_id})["runOrError"]
+        assert run["__typename"] == "Run", f"no run {run_id}: {run}"
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        assert time.monotonic() < deadline, (
+            f"run {run_id} still {run['status']} after {RUN_TIMEOUT_S} s; steps: "
+            f"{[(s['stepKey'], s['status']) for s in run['stepStats']]}"
+        )
+        time.sleep(5)
+    elapsed = time.monotonic() - started
+    assert run["status"] == "SUCCESS", (
+        f"run {run_id} of {run['jobName']} ended {run['status']} after {elapsed:.0f} s:\n"
+        f"{_failures(run)}\n(dagster dev log: {dagit.log})"
+    )
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert tags.get("dagster/asset_partition_range_start") == "train"
+    assert tags.get("dagster/asset_partition_range_end") == "test"
+    latest = dagit.graphql(LATEST_QUERY, {"keys": [{"path": k.split("/")} for k in CHECKED]})
+    runs = {
+        "/".join(n["assetKey"]["path"]): {(m["partition"], m["runId"]) for m in n["latest"]}
+        for n in latest["assetNodes"]
+    }
+    assert runs == _expected_latest(run_id), f"latest materializations: {runs}"
+
+    with shots.check("run-page"):
+        page.goto(f"{dagit.url}/runs/{run_id}")
+        _visible(page, "Success")
+        _visible(page, "reviews__materialize")
+
+    with shots.check("registered-model-tfidf"):
+        page.goto(f"{dagit.url}/assets/reviews/sentiment_model_registered/tfidf")
+        _visible(page, "reviews.sentiment_prediction.tfidf", exact=False)
+        expect(page.get_by_role("row").filter(has_text="model_version")).to_contain_text("1")
+        _visible(page, "test_accuracy")
+
+    with shots.check("features-text_vector-tfidf-materialized"):
+        page.goto(f"{dagit.url}/assets/reviews/text_vector/tfidf?view=partitions")
+        _visible(page, "Materialized (2)")
