@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from ff_assets.examples.data import data_dir
 
@@ -43,7 +44,7 @@ CHROMIUM_ARGS = [
 LOCATION = "ff_assets"
 STARTUP_TIMEOUT_S = 120  # until /server_info answers
 LOAD_TIMEOUT_S = 180  # until the code location has loaded (imports Spark, MLflow, Dagster)
-RUN_TIMEOUT_S = 900  # one run of reviews__materialize: ~4-6 min here alone, more when shared
+RUN_TIMEOUT_S = 900  # reviews__materialize took 5.5-6 min on 2 shared cores (other suites on)
 UI_TIMEOUT_MS = 60_000  # a slow, shared 2-core machine: Dagit's queries take seconds
 
 
@@ -175,9 +176,8 @@ def dagit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagit]:
 
 
 @pytest.fixture(scope="module")
-def browser(dagit: Dagit) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+def browser(dagit: Dagit) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
@@ -186,7 +186,7 @@ def browser(dagit: Dagit) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, dagit: Dagit) -> Iterator[Any]:
+def page(browser: Browser, dagit: Dagit) -> Iterator[Page]:
     """A fresh page that reaches Dagit only (Dagit's telemetry script is refused) and closes
     Dagit's first-visit "Join the Dagster community" dialog whenever it shows up."""
     context = browser.new_context(viewport={"width": 1600, "height": 1400})
@@ -205,7 +205,7 @@ class Shots:
     """Screenshots under tmp_path; `check(name)` saves one after the block, or, when a check
     in the block fails, saves one and adds its path to the failure."""
 
-    def __init__(self, page: Any, folder: Path) -> None:
+    def __init__(self, page: Page, folder: Path) -> None:
         self.page, self.folder = page, folder
 
     @contextlib.contextmanager
@@ -220,10 +220,15 @@ class Shots:
         self.page.screenshot(path=str(path), full_page=True)
 
 
-def _visible(page: Any, text: str, *, exact: bool = True) -> None:
-    from playwright.sync_api import expect
+def _visible(page: Page, text: str, *, exact: bool = True) -> None:
+    locator = page.get_by_text(text, exact=exact).first
+    expect(locator, f"text {text!r} visible").to_be_visible(timeout=UI_TIMEOUT_MS)
 
-    expect(page.get_by_text(text, exact=exact).first, f"text {text!r} visible").to_be_visible()
+
+def _metadata(page: Page, key: str, value: str) -> None:
+    """The asset page's metadata table has a row `key` whose value shows `value`."""
+    row = page.get_by_role("row").filter(has_text=key).first
+    expect(row, f"metadata {key}: {value}").to_contain_text(value, timeout=UI_TIMEOUT_MS)
 
 
 EXPECTED_ASSETS = {
@@ -279,14 +284,13 @@ def test_graphql_lists_both_stores_assets_and_jobs(dagit: Dagit) -> None:
 
 
 def test_dagit_shows_the_reviews_group_and_its_declarations(
-    dagit: Dagit, page: Any, tmp_path: Path
+    dagit: Dagit, page: Page, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect
-
     shots = Shots(page, tmp_path)
     with shots.check("reviews-lineage"):
         page.goto(f"{dagit.url}/locations/{LOCATION}/asset-groups/reviews")
-        expect(page.get_by_role("button", name="Materialize all")).to_be_visible()
+        materialize_all = page.get_by_role("button", name="Materialize all")
+        expect(materialize_all).to_be_visible(timeout=UI_TIMEOUT_MS)
         for name in ("reviews_source", "split", "tokens", "term_counts"):  # graph nodes
             _visible(page, name)
 
@@ -300,15 +304,15 @@ def test_dagit_shows_the_reviews_group_and_its_declarations(
     with shots.check("fit-asset-tfidf"):  # the fit: what it is, which rows it fits on
         page.goto(f"{dagit.url}/assets/reviews/tfidf")
         _visible(page, "TF-IDF: hashed term counts weighted by inverse document frequency.")
-        expect(page.get_by_role("row").filter(has_text="fit_rows")).to_contain_text("train")
-        expect(page.get_by_role("row").filter(has_text="stage_kind")).to_contain_text("fitted")
+        _metadata(page, "fit_rows", "train")
+        _metadata(page, "stage_kind", "fitted")
         _visible(page, "sentiment_prediction[tfidf]", exact=False)  # used_by_variants
         _visible(page, "reviews / text_vector / tfidf")  # downstream
 
     with shots.check("features-text_vector-tfidf"):
         page.goto(f"{dagit.url}/assets/reviews/text_vector/tfidf")
         _visible(page, "The sentence as a numeric vector.")
-        expect(page.get_by_role("row").filter(has_text="fit_rows")).to_contain_text("train")
+        _metadata(page, "fit_rows", "train")
         _visible(page, "reviews / tfidf")  # upstream: the fitted stage
         _visible(page, "Partitions")  # a tab only partitioned assets have
 
@@ -350,22 +354,28 @@ def _failures(run: dict[str, Any]) -> str:
     return "\n".join(lines) or "(no step failure events)"
 
 
-def test_materialize_reviews_launched_from_dagit(dagit: Dagit, page: Any, tmp_path: Path) -> None:
+def test_materialize_reviews_launched_from_dagit(dagit: Dagit, page: Page, tmp_path: Path) -> None:
     """Launch `reviews__materialize` from its launchpad (the job's tags select the train..test
-    partition range: one run), watch the run page, and check the run and the registered
-    model's page."""
-    from playwright.sync_api import expect
+    partition range: one run), follow it on the run page until Success, then check what it
+    materialized and the registered model's page.
 
+    Not the asset group's "Materialize all": in Dagit that starts an asset backfill, which
+    splits the group into about ten runs (one JVM each: 15+ minutes here) and also selects the
+    scoring assets, which fail until a model version has a `staging`/`production` alias.
+    """
     shots = Shots(page, tmp_path)
     with shots.check("launchpad"):
         page.goto(f"{dagit.url}/locations/{LOCATION}/jobs/reviews__materialize/playground")
         _visible(page, "asset_partition_range_start: train")
         _visible(page, "asset_partition_range_end: test")
+        _visible(page, "No errors")  # the run config Dagit scaffolds from the resources
+    with shots.check("run-launched"):
         page.get_by_role("button", name="Launch Run").click()
         # Dagit asks before launching a partitioned job without one partition key: the range
         # tags above are the partitions.
         page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
         page.wait_for_url("**/runs/*", timeout=UI_TIMEOUT_MS)
+        _visible(page, "reviews__materialize")  # the run page: "Run of reviews__materialize"
     run_id = page.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -395,15 +405,14 @@ def test_materialize_reviews_launched_from_dagit(dagit: Dagit, page: Any, tmp_pa
     }
     assert runs == _expected_latest(run_id), f"latest materializations: {runs}"
 
-    with shots.check("run-page"):
-        page.goto(f"{dagit.url}/runs/{run_id}")
+    with shots.check("run-page"):  # the page open since the launch follows the run live
         _visible(page, "Success")
         _visible(page, "reviews__materialize")
 
     with shots.check("registered-model-tfidf"):
         page.goto(f"{dagit.url}/assets/reviews/sentiment_model_registered/tfidf")
         _visible(page, "reviews.sentiment_prediction.tfidf", exact=False)
-        expect(page.get_by_role("row").filter(has_text="model_version")).to_contain_text("1")
+        _metadata(page, "model_version", "1")
         _visible(page, "test_accuracy")
 
     with shots.check("features-text_vector-tfidf-materialized"):

@@ -8,7 +8,6 @@
   alias (`staging`, `production`) points at, tagged with that version.
 """
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +53,12 @@ class Scoring:
     scored: AssetKey
 
 
+def scoring_group(graph: AssetGraph) -> str:
+    """Scoring assets sit in their own group: they need an aliased model version, so the
+    store's group can be materialized ("Materialize all") before any promotion."""
+    return f"{graph.store.name}_scoring"
+
+
 def model_name(graph: AssetGraph, variant: Variant) -> str:
     return registered_model_name(graph.store.name, variant.output, variant.slug)
 
@@ -86,28 +91,6 @@ def build_model_assets(graph: AssetGraph) -> tuple[list[AssetsDefinition], list[
             scoring.append(entry)
             definitions.append(_scored_asset(graph, entry, source))
     return definitions, scoring
-
-
-def _spark_connect_import_cannot_exit() -> None:
-    """Make a failed import of `pyspark.sql.connect` an ImportError, never a process exit.
-
-    A Dagster run worker is a `spawn`ed process whose `__main__` has neither `__spec__` nor
-    `__file__`; pyspark takes that for a doctest run and, when Spark Connect's optional
-    dependencies are missing (here `googleapis-common-protos`), its `pyspark.sql.connect`
-    import calls `sys.exit(0)`. `mlflow.spark.log_model` imports it to ask whether a model is a
-    Spark Connect one (expecting ImportError at worst), so every run launched from Dagit that
-    registered a model failed with `SystemExit: 0`. Marking both Connect packages missing gives
-    MLflow the ImportError an ordinary process gets.
-    """
-    if "pyspark.sql.connect" in sys.modules:
-        return
-    try:
-        import pyspark.sql.connect  # noqa: F401
-    except SystemExit:
-        for package in ("pyspark.sql.connect", "pyspark.ml.connect"):
-            sys.modules[package] = None  # type: ignore[assignment]
-    except ImportError:
-        pass
 
 
 def _variant_of(graph: AssetGraph, planned: PlannedAsset) -> Variant:
@@ -179,7 +162,6 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
             "ff_assets.output": variant.output, "ff_assets.variant": variant.name,
             "ff_assets.asset": graph.keys[planned.name].to_user_string(),
         }  # fmt: skip
-        _spark_connect_import_cannot_exit()
         with mlflow.start_run(run_name=variant.name, nested=True, tags=tags) as run:
             mlflow.log_params(_params(graph, variant))
             mlflow.log_metrics(metrics)
@@ -289,7 +271,7 @@ def _scoring_source_asset(graph: AssetGraph, source: StageSpec) -> AssetsDefinit
         outs={
             out_name: AssetOut(
                 key=key, description=source.description or f"rows to score: {source.name}",
-                io_manager_key="delta_io_manager", group_name=graph.store.name,
+                io_manager_key="delta_io_manager", group_name=scoring_group(graph),
                 kinds={"spark", "delta"}, metadata={"entity_key": source.entity_key or ""},
             )
         },
@@ -317,7 +299,7 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
                 key=entry.scored,
                 description=f"{source.name} scored by the {entry.alias} version of "
                 f"{entry.model_name}; `model_version` says which version scored each row.",
-                io_manager_key="delta_io_manager", group_name=graph.store.name,
+                io_manager_key="delta_io_manager", group_name=scoring_group(graph),
                 kinds={"spark", "delta", "mlflow"},
                 metadata={
                     "registered_model": entry.model_name, "alias": entry.alias,
@@ -334,7 +316,6 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
         version = version_for_alias(client, entry.model_name, entry.alias)
         mlflow.set_tracking_uri(settings.tracking_uri())
         mlflow.set_registry_uri(settings.tracking_uri())
-        _spark_connect_import_cannot_exit()
         pipeline = mlflow.spark.load_model(f"models:/{entry.model_name}/{version.version}")
         rows = inputs[source_input]
         scored = pipeline.transform(rows).select(
