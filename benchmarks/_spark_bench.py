@@ -120,9 +120,11 @@ class ModelSpec:
 def model_specs(k: int, max_iter: int) -> list[ModelSpec]:
     return [
         ModelSpec(
-            index=i, label=LABELS[i % len(LABELS)], reg_param=round(0.01 * (i + 1), 4),
+            index=i,
+            label=LABELS[i % len(LABELS)],
+            reg_param=round(0.01 * (i + 1), 4),
             max_iter=max_iter,
-        )  # fmt: skip
+        )
         for i in range(k)
     ]
 
@@ -332,7 +334,7 @@ def run_floor(
     """The floor: one hand-written PySpark script that featurizes once (cached) and fits K
     models on the cached train vectors. `all_tables` also writes every table ff_assets keeps
     (source, split, tokens, term counts) and saves the fitted stages, for §6.2."""
-    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml import PipelineModel
     from pyspark.ml.classification import LogisticRegression
 
     ws.use_mlflow()
@@ -371,7 +373,6 @@ def run_floor(
         log_and_register(pipeline, spec, metrics, ws.experiment_id)
         accuracy[spec.name] = metrics["test_accuracy"]
     vectors.unpersist()
-    _ = Pipeline  # the floor composes the fitted stages itself; no Pipeline.fit
     return accuracy
 
 
@@ -395,7 +396,8 @@ def run_clone_and_own(
         if spec.index == 0:
             write_delta(scored.select(KEY, "text_vector", SPLIT_COLUMN), tables / "text_vector")
         write_delta(scored.select(KEY, spec.prediction, SPLIT_COLUMN), tables / spec.prediction)
-        metrics = evaluate(scored.where(scored[SPLIT_COLUMN] == "test"), spec.label, spec.prediction)
+        test = scored.where(scored[SPLIT_COLUMN] == "test")
+        metrics = evaluate(test, spec.label, spec.prediction)
         scored.unpersist()
         log_and_register(fitted, spec, metrics, ws.experiment_id)
         accuracy[spec.name] = metrics["test_accuracy"]
@@ -458,6 +460,31 @@ def run_rounds(
     return timings
 
 
+def print_timings(timings: Timings) -> None:
+    """Seconds per contender: median, min, max and every round."""
+    header = f"{'contender':<14} | {'median s':>8} | {'min s':>7} | {'max s':>7} | rounds (s)"
+    print(header)
+    print("-" * len(header))
+    for name in timings.names:
+        runs = timings.seconds[name]
+        rounds = " ".join(f"{s:.1f}" for s in runs)
+        print(
+            f"{name:<14} | {timings.median(name):8.2f} | {min(runs):7.2f} | {max(runs):7.2f} | "
+            f"{rounds}"
+        )
+
+
+def print_ratio(timings: Timings, a: str, b: str, note: str) -> float:
+    """`a / b`: the median of the per-round ratios (their range), and the ratio of medians."""
+    ratio, low, high = timings.ratio(a, b)
+    medians = timings.median(a) / timings.median(b)
+    print(
+        f"{a + ' / ' + b:<27} = {ratio:5.2f}  (rounds {low:.2f}..{high:.2f}; of medians "
+        f"{medians:.2f})  {note}"
+    )
+    return ratio
+
+
 def same_results(results: Mapping[str, Result], tolerance: float = 0.005) -> str:
     """Whether every contender reached the same test accuracies (a check that the work is the
     same): 'yes', or the differences."""
@@ -504,11 +531,138 @@ def print_steps(steps: Sequence[dict[str, float]], total: float, top: int = 40) 
     keys = {k for run in steps for k in run}
     median = {k: statistics.median(run.get(k, 0.0) for run in steps) for k in keys}
     in_steps = sum(median.values())
-    print(f"Dagster steps of the ff_assets run (median of {len(steps)} runs): {len(keys)} steps, "
-          f"{in_steps:.1f} s in steps of {total:.1f} s in all "
-          f"({total - in_steps:.1f} s outside steps: definitions, run setup and teardown)")
+    print(
+        f"Dagster steps of the ff_assets run (median of {len(steps)} runs): {len(keys)} steps, "
+        f"{in_steps:.1f} s in steps of {total:.1f} s in all "
+        f"({total - in_steps:.1f} s outside steps: definitions, run setup and teardown)"
+    )
     for key, value in sorted(median.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {value:7.2f} s  {100 * value / total:5.1f} %  {key}")
+
+
+# -- where the time goes (cProfile) -------------------------------------------------------------
+# Each category: the functions whose cumulative time it counts, as (path fragment, function name
+# or None for every function of the file); a call made from inside the same category is not
+# counted twice. Python waits for the JVM inside these calls, so Spark's time lands on them.
+BREAKDOWN: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
+    (
+        "Dagster run creation + event log (SQLite)",
+        (
+            ("dagster/_core/instance/methods/event_methods.py", "handle_new_event"),
+            ("dagster/_core/instance/methods/run_methods.py", "create_run_for_job"),
+        ),
+    ),
+    ("Delta table writes (DataFrameWriter.save)", (("pyspark/sql/readwriter.py", "save"),)),
+    ("Delta history after each write (last_commit)", (("delta/tables.py", "history"),)),
+    (
+        "feature statistics (one aggregation per table)",
+        (("ff_assets/spark/statistics.py", "feature_statistics"),),
+    ),
+    ("Spark ML fits (Estimator.fit)", (("pyspark/ml/base.py", "fit"),)),
+    ("evaluations (Evaluator.evaluate)", (("pyspark/ml/evaluation.py", "evaluate"),)),
+    ("MLflow log_model (+ registration)", (("mlflow/spark/__init__.py", "log_model"),)),
+    (
+        "other MLflow calls (runs, params, metrics, tags)",
+        (
+            ("mlflow/tracking/fluent.py", None),
+            ("mlflow/tracking/client.py", None),
+        ),
+    ),
+    (
+        "fitted stages saved / loaded (Spark ML writer)",
+        (
+            ("pyspark/ml/util.py", "save"),
+            ("pyspark/ml/util.py", "load"),
+        ),
+    ),
+    ("asset checks (their Spark queries)", (("ff_assets/orchestration/checks.py", None),)),
+)
+
+
+def breakdown(stats: Any, total: float) -> list[tuple[str, float]]:
+    """Seconds per BREAKDOWN category in a `pstats.Stats`, attributed in order: a call made
+    (directly or through helpers only they call) from an earlier category, or from the same
+    category, is not counted again."""
+    entries = stats.stats  # {(file, line, function): (cc, nc, tt, cumulative, callers)}
+
+    def matches(key: tuple[str, int, str], rules: tuple[tuple[str, str | None], ...]) -> bool:
+        path, _, function = key
+        return any(frag in path and (name is None or name == function) for frag, name in rules)
+
+    def close(claimed: set) -> set:
+        """Add every function whose callers are all claimed: it runs only inside them."""
+        changed = True
+        while changed:
+            changed = False
+            for key, (*_, callers) in entries.items():
+                if key not in claimed and callers and all(c in claimed for c in callers):
+                    claimed.add(key)
+                    changed = True
+        return claimed
+
+    claimed: set = set()
+    rows = []
+    for label, rules in BREAKDOWN:
+        own = {key for key in entries if matches(key, rules)}
+        inside = close(claimed | own)
+        seconds = 0.0
+        for key in own:
+            cumulative, callers = entries[key][3], entries[key][4]
+            free = [c for c in callers if c not in inside]
+            if not callers or len(free) == len(callers):
+                seconds += cumulative
+            else:
+                seconds += sum(callers[c][3] for c in free)
+        claimed = inside
+        rows.append((label, seconds))
+    rest = total - sum(seconds for _, seconds in rows)
+    rows.append(("everything else (Spark reads/joins/caches, Python)", rest))
+    return rows
+
+
+def profile_once(
+    function: Contender,
+    spark: Any,
+    corpus: Path,
+    models: Sequence[ModelSpec],
+    workdir: Path,
+    *,
+    dagster: bool,
+    path: str | None = None,
+) -> tuple[float, list[tuple[str, float]]]:
+    """Run a contender once under cProfile (untimed by the rounds); its seconds and breakdown."""
+    import cProfile
+    import pstats
+
+    ws = Workspace.prepare(workdir, "profile", dagster=dagster)
+    ws.use_mlflow()
+    spark.catalog.clearCache()
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(function, spark, corpus, ws, models)
+    elapsed = time.perf_counter() - start
+    ws.dispose()
+    if path:
+        profiler.dump_stats(path)
+    return elapsed, breakdown(pstats.Stats(profiler), elapsed)
+
+
+def print_breakdowns(columns: Mapping[str, tuple[float, list[tuple[str, float]]]]) -> None:
+    """The breakdowns of profiled runs side by side (seconds and share of each run)."""
+    names = list(columns)
+    print("where the time goes (one extra cProfiled run each; cProfile adds a little):")
+    header = f"{'':<52} | " + " | ".join(f"{n:>16}" for n in names)
+    print(header)
+    print("-" * len(header))
+    labels = [label for label, _ in next(iter(columns.values()))[1]]
+    for i, label in enumerate(labels):
+        cells = []
+        for name in names:
+            total, rows = columns[name]
+            seconds = rows[i][1]
+            cells.append(f"{seconds:7.1f} s {100 * seconds / total:4.0f} %")
+        print(f"{label:<52} | " + " | ".join(f"{c:>16}" for c in cells))
+    print(f"{'total':<52} | " + " | ".join(f"{columns[n][0]:7.1f} s {100:4d} %" for n in names))
 
 
 def quiet_logs() -> None:

@@ -63,8 +63,16 @@ def wide_store(n: int) -> FeatureStore:
     def add(name: str, kind: StageKind, inputs: list[str], outputs: list[str], **extra) -> None:
         nonlocal count
         impl = _source if kind is StageKind.SOURCE else _impl
-        store.add(StageSpec(name=name, kind=kind, inputs=tuple(inputs), outputs=tuple(outputs),
-                            impl=impl, **extra))  # fmt: skip
+        store.add(
+            StageSpec(
+                name=name,
+                kind=kind,
+                inputs=tuple(inputs),
+                outputs=tuple(outputs),
+                impl=impl,
+                **extra,
+            )
+        )
         count += 1
 
     i = 0
@@ -137,9 +145,11 @@ def main() -> int:
     n_deps = sum(len(s.deps) for s in specs)
     n_jobs = len(reference.resolve_all_job_defs())
     del reference
-    print(f"definitions scale: {len(store.stages):,} stages -> {len(plan.variants):,} variants, "
-          f"{len(specs):,} assets, {n_deps:,} dependencies, {len(checks):,} checks, "
-          f"{n_jobs:,} jobs; best and median of {args.repeat} rounds")  # fmt: skip
+    print(
+        f"definitions scale: {len(store.stages):,} stages -> {len(plan.variants):,} variants, "
+        f"{len(specs):,} assets, {n_deps:,} dependencies, {len(checks):,} checks, "
+        f"{n_jobs:,} jobs; best and median of {args.repeat} rounds"
+    )
 
     contenders: dict[str, Callable[[], Definitions]] = {
         "ff_assets": lambda: build_definitions([store]),
@@ -173,8 +183,10 @@ def main() -> int:
     print(f"{'':<13} | " + " | ".join(f"{'best / median':>17}" for _ in columns))
     print("-" * len(header))
     for name, row in rows.items():
-        print(f"{name:<13} | " + " | ".join(
-            cell(row[k]) for k in ("build", "resolve", "total", "jobs")))  # fmt: skip
+        print(
+            f"{name:<13} | "
+            + " | ".join(cell(row[k]) for k in ("build", "resolve", "total", "jobs"))
+        )
     print(f"store.plan() alone (inside ff_assets' build): {cell(plans)} s")
 
     def ratio(a: str, b: str) -> tuple[float, float]:
@@ -186,14 +198,22 @@ def main() -> int:
 
     best, per_round = ratio("ff_assets", "dagster specs")
     verdict = "ok" if best <= GOAL else "MISSED"
-    print(f"ff_assets / dagster specs (build + resolve) = {best:.2f} (median of rounds "
-          f"{per_round:.2f}); goal <= {GOAL:g}: {verdict}")  # fmt: skip
+    print(
+        f"ff_assets / dagster specs (build + resolve) = {best:.2f} (median of rounds "
+        f"{per_round:.2f}); goal <= {GOAL:g}: {verdict}"
+    )
     best_x, per_round_x = ratio("ff_assets", "dagster exec")
-    print(f"ff_assets / dagster exec  (build + resolve) = {best_x:.2f} (median of rounds "
-          f"{per_round_x:.2f}): information, Dagster's own cost of the executable graph")  # fmt: skip
+    print(
+        f"ff_assets / dagster exec  (build + resolve) = {best_x:.2f} (median of rounds "
+        f"{per_round_x:.2f}): information, Dagster's own cost of the executable graph"
+    )
     if args.profile:
-        cProfile.runctx("build_definitions([store]).resolve_asset_graph()", globals(),
-                        {"store": store}, args.profile)  # fmt: skip
+        cProfile.runctx(
+            "build_definitions([store]).resolve_asset_graph()",
+            globals(),
+            {"store": store},
+            args.profile,
+        )
         print(f"profile of one ff_assets build + resolve written to {args.profile}")
     return 0 if best <= GOAL else 1
 

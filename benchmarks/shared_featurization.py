@@ -9,18 +9,18 @@ A script, not a test. Three contenders do the same work and write the same table
 - floor:          one hand-optimized PySpark script: featurize once (cached), fit K models.
 All share one SparkSession started before timing. Prints seconds per contender (median of the
 rounds) and the ratios ff_assets / floor and floor / clone-and-own (median of per-round
-ratios), and, with --steps, where the ff_assets run spends its time (Dagster step stats).
+ratios); with --steps, the ff_assets run's Dagster steps (step stats from the instance); with
+--breakdown, one more cProfiled run of ff_assets and of the floor, split by where the time goes.
 
     PYTHONPATH=. python benchmarks/shared_featurization.py [--rows 100000] [--k 4] [--repeat 3]
-        [--max-iter 100] [--steps] [--profile FILE]
+        [--max-iter 100] [--steps] [--breakdown] [--profile FILE]
 
-Quick check: `--rows 5000 --repeat 1`.
+Quick check: `--rows 5000 --repeat 1`. Dagster's run log goes to stderr (`2>run.log`).
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import tempfile
 from pathlib import Path
 
@@ -37,12 +37,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
     parser.add_argument("--max-iter", type=int, default=100, help="LogisticRegression maxIter")
     parser.add_argument("--seed", type=int, default=2015, help="corpus generation seed")
-    parser.add_argument("--warmup-rows", type=int, default=2_000)
+    parser.add_argument("--warmup-rows", type=int, default=1_000)
     parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
     parser.add_argument("--steps", action="store_true", help="print ff_assets' Dagster steps")
     parser.add_argument(
-        "--profile", metavar="FILE", help="cProfile one more ff_assets run into FILE (untimed)"
+        "--breakdown", action="store_true", help="profile one more run of ff_assets and floor"
     )
+    parser.add_argument("--profile", metavar="FILE", help="with --breakdown: ff_assets' pstats")
     args = parser.parse_args()
 
     from ff_assets.examples.data import data_dir
@@ -55,9 +56,12 @@ def main() -> int:
         "clone-and-own": (bench.run_clone_and_own, False),
         "floor": (bench.run_floor, False),
     }
-    print(f"shared featurization: {args.rows:,} rows, K = {args.k}, maxIter {args.max_iter}, "
-          f"{args.repeat} rounds; {bench.machine_load()}")  # fmt: skip
+    print(
+        f"shared featurization: {args.rows:,} rows, K = {args.k}, maxIter {args.max_iter}, "
+        f"{args.repeat} rounds; {bench.machine_load()}"
+    )
     spark = bench.start_spark()
+    profiles = {}
     with tempfile.TemporaryDirectory(prefix="ff_bench_") as tmp:
         work = Path(tmp)
         warm = bench.write_corpus(spark, source, work / "warmup", args.warmup_rows, args.seed)
@@ -67,40 +71,31 @@ def main() -> int:
             spark, warm, contenders, models, repeat=1, workdir=work, progress=lambda _: None
         )
         print(f"  same test accuracies on the warm-up corpus: {bench.same_results(warmup.results)}")
-        timings = bench.run_rounds(spark, corpus, contenders, models, repeat=args.repeat,
-                                   workdir=work)  # fmt: skip
-        if args.profile:
-            ws = bench.Workspace.prepare(work, "profile", dagster=True)
-            cProfile.runctx(
-                "bench.run_ff_assets(spark, corpus, ws, models)",
-                globals(), {"bench": bench, "spark": spark, "corpus": corpus, "ws": ws,
-                            "models": models}, args.profile,
-            )  # fmt: skip
-            ws.dispose()
+        timings = bench.run_rounds(
+            spark, corpus, contenders, models, repeat=args.repeat, workdir=work
+        )
+        if args.breakdown:
+            for name, path in (("ff_assets", args.profile), ("floor", None)):
+                function, dagster = contenders[name]
+                profiles[name] = bench.profile_once(
+                    function, spark, corpus, models, work, dagster=dagster, path=path
+                )
     print(f"after: {bench.machine_load()}")
     print()
-    ff, floor, clone = (timings.median(n) for n in ("ff_assets", "floor", "clone-and-own"))
-    header = f"{'contender':<14} | {'median s':>8} | {'min s':>7} | {'max s':>7} | rounds (s)"
-    print(header)
-    print("-" * len(header))
-    for name in timings.names:
-        runs = timings.seconds[name]
-        print(f"{name:<14} | {timings.median(name):8.2f} | {min(runs):7.2f} | {max(runs):7.2f} | "
-              + " ".join(f"{s:.1f}" for s in runs))  # fmt: skip
+    bench.print_timings(timings)
     print()
-    ratio, low, high = timings.ratio("ff_assets", "floor")
+    ratio = timings.ratio("ff_assets", "floor")[0]
     verdict = "ok" if ratio <= GOAL else "MISSED"
-    print(f"ff_assets / floor     = {ratio:5.2f}  (rounds {low:.2f}..{high:.2f}; medians "
-          f"{ff / floor:.2f})  goal <= {GOAL:g}: {verdict}")  # fmt: skip
-    ratio_fc, low_fc, high_fc = timings.ratio("floor", "clone-and-own")
-    print(f"floor / clone-and-own = {ratio_fc:5.2f}  (rounds {low_fc:.2f}..{high_fc:.2f}; medians "
-          f"{floor / clone:.2f})  brief measured {BRIEF_FLOOR_VS_CLONE}")  # fmt: skip
-    ratio_fa, _, _ = timings.ratio("ff_assets", "clone-and-own")
-    print(f"ff_assets / clone-and-own = {ratio_fa:5.2f}")
+    bench.print_ratio(timings, "ff_assets", "floor", f"goal <= {GOAL:g}: {verdict}")
+    bench.print_ratio(timings, "floor", "clone-and-own", f"brief measured {BRIEF_FLOOR_VS_CLONE}")
+    bench.print_ratio(timings, "ff_assets", "clone-and-own", "")
     print(f"same test accuracies (last round): {bench.same_results(timings.results)}")
     if args.steps and timings.steps.get("ff_assets"):
         print()
-        bench.print_steps(timings.steps["ff_assets"], ff)
+        bench.print_steps(timings.steps["ff_assets"], timings.median("ff_assets"))
+    if profiles:
+        print()
+        bench.print_breakdowns(profiles)
     return 0 if ratio <= GOAL else 1
 
 

@@ -201,13 +201,21 @@ def _table_asset(graph: AssetGraph, node: Node, tables: list[PlannedAsset]) -> A
         fitted = inputs.pop(fit_input) if fit_input else None
         frames = list(inputs.values())
         result = _run_stage(context, stage, key_column, frames, fitted, settings)
-        if len(outs) > 1 or stage.kind is StageKind.MODEL:
+        cached = len(outs) > 1 or stage.kind is StageKind.MODEL
+        if cached:
             result = result.cache()
         split = [execute.SPLIT_COLUMN] if node.partitioned else []
-        for name, planned in names.items():
-            metadata = _evaluation(context, stage, result) if stage.kind is StageKind.MODEL else {}
-            columns = [key_column, *planned.features, *split]
-            yield Output(result.select(*columns), output_name=name, metadata=metadata)
+        try:
+            for name, planned in names.items():
+                metadata = (
+                    _evaluation(context, stage, result) if stage.kind is StageKind.MODEL else {}
+                )
+                columns = [key_column, *planned.features, *split]
+                # Dagster stores each output (the IO manager writes it) before resuming here.
+                yield Output(result.select(*columns), output_name=name, metadata=metadata)
+        finally:
+            if cached:  # else every model's scored rows stay cached until the process ends
+                result.unpersist()
 
     return compute
 

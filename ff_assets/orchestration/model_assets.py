@@ -27,6 +27,7 @@ from dagster import (
     multi_asset,
 )
 from pyspark.ml import PipelineModel, Transformer
+from pyspark.ml.feature import SQLTransformer
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DeclarationError
@@ -34,7 +35,7 @@ from ff_assets.core.plan import AssetRole, PlannedAsset, Variant
 from ff_assets.core.specs import StageKind, StageSpec
 from ff_assets.orchestration.assets import RESOURCES, AssetGraph, asset_ins, asset_out
 from ff_assets.orchestration.io_managers import load_fitted
-from ff_assets.orchestration.keys import python_name
+from ff_assets.orchestration.keys import dagster_owner, dagster_tags, python_name
 from ff_assets.spark import execute
 from ff_assets.tracking.compare import compare_variants, comparison_table
 from ff_assets.tracking.registry import ALIASES, registered_model_name, version_for_alias
@@ -51,6 +52,11 @@ class Scoring:
     model_name: str
     source: AssetKey
     scored: AssetKey
+
+
+def _owners(owner: str) -> list[str] | None:
+    chosen = dagster_owner(owner)
+    return [chosen] if chosen else None
 
 
 def scoring_group(graph: AssetGraph) -> str:
@@ -118,6 +124,14 @@ def _pipeline_stages(graph: AssetGraph, model_node: str, fitted_root: str) -> li
     return stages
 
 
+def _pyfunc_prediction(output: str) -> list[Transformer]:
+    """MLflow's pyfunc wrapper of a Spark model returns the column `prediction`: copy the
+    output feature there, so the registered model serves through pyfunc too."""
+    if output == "prediction":
+        return []
+    return [SQLTransformer(statement=f"SELECT *, `{output}` AS prediction FROM __THIS__")]
+
+
 def _params(graph: AssetGraph, variant: Variant) -> dict[str, str]:
     params = {}
     for key in variant.nodes:
@@ -152,7 +166,7 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
         model = inputs.pop(model_input)
         rows = execute.join_on_key(list(inputs.values()), key_column).drop(execute.SPLIT_COLUMN)
         stages = _pipeline_stages(graph, node.key, str(settings.paths.fitted))
-        pipeline = PipelineModel(stages=[*stages, model])
+        pipeline = PipelineModel(stages=[*stages, model, *_pyfunc_prediction(variant.output)])
         scored = pipeline.transform(rows).cache()
         metrics = {f"test_{k}": v for k, v in execute.evaluate(stage, scored).items()}
         scored.unpersist()
@@ -208,6 +222,8 @@ def _comparison_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
         description=f"The variants of {output} side by side: test {metric}, versions, aliases.",
         group_name=graph.store.name,
         kinds={"mlflow"},
+        owners=_owners(graph.store.owner),
+        tags=dagster_tags(graph.store.tags),
         metadata={"output": output, "variants": MetadataValue.json([v.name for v in variants])},
     )
     deps = [graph.keys[d.asset] for d in planned.deps]
@@ -273,6 +289,8 @@ def _scoring_source_asset(graph: AssetGraph, source: StageSpec) -> AssetsDefinit
                 key=key, description=source.description or f"rows to score: {source.name}",
                 io_manager_key="delta_io_manager", group_name=scoring_group(graph),
                 kinds={"spark", "delta"}, metadata={"entity_key": source.entity_key or ""},
+                owners=_owners(source.owner or graph.store.owner),
+                tags={**dagster_tags(graph.store.tags), **dagster_tags(source.tags)},
             )
         },
         required_resource_keys=RESOURCES,
@@ -301,6 +319,8 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
                 f"{entry.model_name}; `model_version` says which version scored each row.",
                 io_manager_key="delta_io_manager", group_name=scoring_group(graph),
                 kinds={"spark", "delta", "mlflow"},
+                owners=_owners(model_stage.owner or graph.store.owner),
+                tags=dagster_tags(graph.store.tags),
                 metadata={
                     "registered_model": entry.model_name, "alias": entry.alias,
                     "entity_key": key_column,

@@ -116,15 +116,11 @@ def test_groups_kinds_and_owners(specs: dict[AssetKey, AssetSpec], store: str) -
     for planned in plan.assets.values():
         spec = specs[asset_key(store, planned)]
         assert spec.group_name == store, planned.name
-        if planned.role is not AssetRole.COMPARISON:  # see the xfail below
-            assert spec.owners == OWNERS[store], planned.name
+        assert spec.owners == OWNERS[store], planned.name
         assert KINDS[planned.role] <= set(spec.kinds), (planned.name, spec.kinds)
         assert spec.description, planned.name
 
 
-@pytest.mark.xfail(
-    strict=True, reason="model_assets: comparison and scoring assets get no owners (nor tags)"
-)
 def test_comparison_and_scoring_assets_have_the_store_owner(
     specs: dict[AssetKey, AssetSpec],
 ) -> None:

@@ -98,6 +98,9 @@ def build_store() -> FeatureStore:
     return store
 
 
+store = build_store()  # for `ff-assets --store ff_assets_tests.orchestration.tiny_store:store`
+
+
 # -- shared by the model and automation tests --------------------------------------------------
 FIT_JOB = f"{STORE}__{OUTPUT}__tfidf__fit"
 TFIDF_MODEL = f"{STORE}.{OUTPUT}.tfidf"

@@ -1,0 +1,104 @@
+"""Overhead (brief §6.2): one pipeline end to end through ff_assets costs at most 1.25x a plain
+PySpark script doing the same work and writing the same tables.
+
+A script, not a test (see `_spark_bench.py` for the corpus and the timing protocol). One
+pipeline: source -> split -> tokenizer -> hashing TF -> IDF -> one logistic regression
+(`sentiment`), fitted on train, evaluated on test, its inference pipeline logged to MLflow and
+registered. Contenders, interleaved in one process on one SparkSession:
+- ff_assets:     `build_definitions` + `run_job` (Dagster, Delta IO manager, blocking checks,
+                 feature statistics, MLflow through dagster-mlflow);
+- plain:         a PySpark script writing the same tables ff_assets writes (corpus, split,
+                 tokens, term counts, vectors, predictions; Delta, split-partitioned), saving the
+                 fitted IDF and model with Spark ML's writer, evaluating on test and logging +
+                 registering the same inference pipeline in MLflow: the goal's denominator;
+- plain-outputs: the same script writing only the vectors and the predictions (information:
+                 the floor of §6.1 at K = 1).
+
+    PYTHONPATH=. python benchmarks/overhead.py [--rows 100000] [--repeat 3] [--steps]
+                                               [--breakdown] [--profile FILE]
+
+Quick check: `--rows 5000 --repeat 1`. Dagster's run log goes to stderr (`2>run.log`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+from pathlib import Path
+
+import _spark_bench as bench
+
+GOAL = 1.25
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="generated review rows")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
+    parser.add_argument("--max-iter", type=int, default=100, help="LogisticRegression maxIter")
+    parser.add_argument("--seed", type=int, default=2015, help="corpus generation seed")
+    parser.add_argument("--warmup-rows", type=int, default=1_000)
+    parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
+    parser.add_argument("--steps", action="store_true", help="print ff_assets' Dagster steps")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="profile one more run of ff_assets and plain"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="with --breakdown: ff_assets' pstats")
+    args = parser.parse_args()
+
+    from ff_assets.examples.data import data_dir
+
+    bench.quiet_logs()
+    source = data_dir(args.data_dir)
+    models = bench.model_specs(1, args.max_iter)
+    contenders = {
+        "ff_assets": (bench.run_ff_assets, True),
+        "plain": (functools.partial(bench.run_floor, all_tables=True), False),
+        "plain-outputs": (bench.run_floor, False),
+    }
+    print(
+        f"overhead: one pipeline, {args.rows:,} rows, maxIter {args.max_iter}, "
+        f"{args.repeat} rounds; {bench.machine_load()}"
+    )
+    spark = bench.start_spark()
+    profiles = {}
+    with tempfile.TemporaryDirectory(prefix="ff_bench_") as tmp:
+        work = Path(tmp)
+        warm = bench.write_corpus(spark, source, work / "warmup", args.warmup_rows, args.seed)
+        corpus = bench.write_corpus(spark, source, work / "corpus", args.rows, args.seed)
+        print(f"warm-up on {args.warmup_rows:,} rows (untimed) ...")
+        warmup = bench.run_rounds(
+            spark, warm, contenders, models, repeat=1, workdir=work, progress=lambda _: None
+        )
+        print(f"  same test accuracies on the warm-up corpus: {bench.same_results(warmup.results)}")
+        timings = bench.run_rounds(
+            spark, corpus, contenders, models, repeat=args.repeat, workdir=work
+        )
+        if args.breakdown:
+            for name, path in (("ff_assets", args.profile), ("plain", None)):
+                function, dagster = contenders[name]
+                profiles[name] = bench.profile_once(
+                    function, spark, corpus, models, work, dagster=dagster, path=path
+                )
+    print(f"after: {bench.machine_load()}")
+    print()
+    bench.print_timings(timings)
+    print()
+    ratio = timings.ratio("ff_assets", "plain")[0]
+    verdict = "ok" if ratio <= GOAL else "MISSED"
+    bench.print_ratio(timings, "ff_assets", "plain", f"goal <= {GOAL:g}: {verdict}")
+    bench.print_ratio(timings, "ff_assets", "plain-outputs", "(information)")
+    bench.print_ratio(timings, "plain", "plain-outputs", "(information: the extra tables)")
+    print(f"same test accuracies (last round): {bench.same_results(timings.results)}")
+    if args.steps and timings.steps.get("ff_assets"):
+        print()
+        bench.print_steps(timings.steps["ff_assets"], timings.median("ff_assets"))
+    if profiles:
+        print()
+        bench.print_breakdowns(profiles)
+    return 0 if ratio <= GOAL else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
