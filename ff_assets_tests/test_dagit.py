@@ -149,6 +149,7 @@ def dagit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagit]:
         "FF_DATA_DIR": str(data_dir()),
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # MLflow's SQLite store under the temp home
+    env.pop("MLFLOW_REGISTRY_URI", None)
     port = _free_port()
     log = home / "dagster-dev.log"
     dagster = Path(sys.executable).with_name("dagster")
@@ -271,7 +272,8 @@ def test_graphql_lists_both_stores_assets_and_jobs(dagit: Dagit) -> None:
     )
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
     assert set(nodes) >= EXPECTED_ASSETS, f"missing assets: {EXPECTED_ASSETS - set(nodes)}"
-    assert {n["groupName"] for n in nodes.values()} == {"reviews", "bank"}
+    groups = {"reviews", "bank", "reviews_scoring", "bank_scoring"}
+    assert {n["groupName"] for n in nodes.values()} == groups
     assert nodes["reviews/text_vector/tfidf"]["isPartitioned"]
     assert not nodes["reviews/tfidf"]["isPartitioned"]  # a fit: the train rows only
     jobs = {

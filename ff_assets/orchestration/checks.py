@@ -75,7 +75,8 @@ def _disjoint_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
             .where("partitions > 1")
         )
         overlap = both.count()
-        sample = [r[node.entity_key] for r in both.limit(_SAMPLE).collect()]
+        # The sample only names keys in a failure: no second pass over the rows when none.
+        sample = [r[node.entity_key] for r in both.limit(_SAMPLE).collect()] if overlap else []
         sizes = {r[SPLIT_COLUMN]: r["count"] for r in table.groupBy(SPLIT_COLUMN).count().collect()}
         return AssetCheckResult(
             passed=overlap == 0,
@@ -125,8 +126,10 @@ def _fit_rows_check(graph: AssetGraph, planned: PlannedAsset) -> AssetChecksDefi
         for split in splits:
             test = _table(context, graph, split).where(F.col(SPLIT_COLUMN) == "test")
             hits = seen.join(test.select(node.entity_key), on=node.entity_key, how="inner")
-            leaked += hits.count()
-            sample += [r[node.entity_key] for r in hits.limit(_SAMPLE).collect()]
+            found = hits.count()
+            leaked += found
+            if found:  # the sample only names keys in a failure: no second join when none
+                sample += [r[node.entity_key] for r in hits.limit(_SAMPLE).collect()]
         passed = leaked == 0 or not train_only
         return AssetCheckResult(
             passed=passed,

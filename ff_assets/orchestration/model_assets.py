@@ -171,6 +171,10 @@ def _registered_asset(graph: AssetGraph, planned: PlannedAsset) -> AssetsDefinit
         metrics = {f"test_{k}": v for k, v in execute.evaluate(stage, scored).items()}
         scored.unpersist()
         context.resources.mlflow  # noqa: B018 - opens this Dagster run's MLflow run
+        # dagster-mlflow sets the tracking URI only; `log_model` registers through MLflow's
+        # process-wide registry URI, which an earlier run here (or an inherited
+        # MLFLOW_REGISTRY_URI) may have pointed at another store.
+        mlflow.set_registry_uri(settings.tracking_uri())
         tags = {
             "dagster_run_id": context.run_id, "ff_assets.store": graph.store.name,
             "ff_assets.output": variant.output, "ff_assets.variant": variant.name,

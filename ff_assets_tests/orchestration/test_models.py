@@ -11,6 +11,7 @@ does not).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,6 +57,7 @@ COMPARISON = AssetKey([STORE, "sentiment_prediction_comparison"])
 SCORED_STAGING = AssetKey([STORE, "sentiment_prediction_scored_staging", "tfidf"])
 ALIAS_SENSOR = f"{STORE}__model_alias_changed"
 PREDICT_STAGING = f"{STORE}__sentiment_prediction__tfidf__predict_staging"
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def _metadata(result: ExecuteInProcessResult, key: AssetKey) -> dict[str, Any]:
@@ -176,14 +178,29 @@ def fitted(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Ite
     write_reviews(data)
     defs = tiny_definitions(home, data, f"sqlite:///{home / 'mlflow.db'}")
     (home / "dagster").mkdir()
+    inherited = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
     with DagsterInstance.from_config(str(home / "dagster")) as instance:
         clean = run_job(defs, FIT_JOB, instance)
         assert clean.success, failure_text(clean)
         write_reviews(data, noise=0.45)  # same sentences, labels flipped at random
+        # What a prediction run of another code location leaves in this process (MLflow's
+        # process-wide registry URI, and MLFLOW_REGISTRY_URI for subprocesses): the next fit
+        # must still register where its own code location says.
+        mlflow.set_registry_uri(stray_registry(home))
         noisy = run_job(defs, FIT_JOB, instance)
         assert noisy.success, failure_text(noisy)
         client = tracking_client(f"sqlite:///{home / 'mlflow.db'}")
         yield Fitted(home, defs, instance, client, spark, clean, noisy)
+    for name, value in inherited.items():  # MLflow exports the URIs it is given
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def stray_registry(home: Path) -> str:
+    (home / "stray").mkdir(exist_ok=True)
+    return f"sqlite:///{home / 'stray' / 'mlflow.db'}"
 
 
 @pytest.mark.integration
@@ -197,6 +214,14 @@ def test_each_fit_run_registers_a_new_version(fitted: Fitted) -> None:
         assert by_version[version].tags["dagster_run_id"] == result.run_id
         assert by_version[version].tags["variant"] == "sentiment_prediction[tfidf]"
     assert not fitted.client.search_model_versions(f"name = '{NORMALIZED_MODEL}'")
+
+
+@pytest.mark.integration
+def test_fit_registers_in_its_own_registry_whatever_mlflow_pointed_at(fitted: Fitted) -> None:
+    assert tracking_client(stray_registry(fitted.home)).search_registered_models() == []
+    assert fitted.client.get_model_version(TFIDF_MODEL, "2").tags["dagster_run_id"] == (
+        fitted.noisy.run_id
+    )
 
 
 @pytest.mark.integration
