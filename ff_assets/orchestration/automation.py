@@ -62,7 +62,11 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
     )
     def model_alias_changed(context: SensorEvaluationContext):
         client = context.resources.settings.mlflow_client()
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        seen: dict[str, str] = cursor.get("aliases", {})
+        # How often each alias has moved to each version: a rollback (staging 1 -> 2 -> 1)
+        # gets a new run key, or Dagster would skip it as already requested.
+        moves: dict[str, int] = cursor.get("moves", {})
         now: dict[str, str] = {}
         requests = []
         for (name, alias), job_name in sorted(jobs.items()):
@@ -71,9 +75,11 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
                 continue
             now[f"{name}@{alias}"] = version
             if seen.get(f"{name}@{alias}") != version:
+                key = f"{name}@{alias}={version}"
+                moves[key] = moves.get(key, 0) + 1
                 requests.append(
                     RunRequest(
-                        run_key=f"{name}@{alias}={version}",
+                        run_key=key if moves[key] == 1 else f"{key}#{moves[key]}",
                         job_name=job_name,
                         tags={
                             "ff_assets/model": name,
@@ -82,9 +88,10 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
                         },
                     )  # fmt: skip
                 )
-        if not requests and now == seen:
-            return SensorResult(skip_reason=SkipReason("no alias moved"), cursor=json.dumps(now))
-        return SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True))
+        state = json.dumps({"aliases": now, "moves": moves}, sort_keys=True)
+        if not requests:
+            return SensorResult(skip_reason=SkipReason("no alias moved"), cursor=state)
+        return SensorResult(run_requests=requests, cursor=state)
 
     return model_alias_changed
 

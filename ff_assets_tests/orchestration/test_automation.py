@@ -83,7 +83,8 @@ def test_alias_sensor_requests_the_prediction_job_of_each_moved_alias(
     assert {PREDICT_STAGING, PREDICT_PRODUCTION_NORMALIZED} <= declared
 
     nothing = _tick(defs, ALIAS_SENSOR, None, instance)
-    assert (nothing.run_requests, nothing.cursor) == ([], "{}")
+    assert nothing.run_requests == []
+    assert json.loads(nothing.cursor) == {"aliases": {}, "moves": {}}
     assert nothing.skip_message == "no alias moved"
 
     client.set_registered_model_alias(TFIDF_MODEL, "staging", "1")
@@ -97,7 +98,7 @@ def test_alias_sensor_requests_the_prediction_job_of_each_moved_alias(
         "ff_assets/model_version": "1",
         "dagster/sensor_name": ALIAS_SENSOR,
     }
-    assert json.loads(moved.cursor) == {f"{TFIDF_MODEL}@staging": "1"}
+    assert json.loads(moved.cursor)["aliases"] == {f"{TFIDF_MODEL}@staging": "1"}
 
     unchanged = _tick(defs, ALIAS_SENSOR, moved.cursor, instance)
     assert unchanged.run_requests == []
@@ -111,10 +112,14 @@ def test_alias_sensor_requests_the_prediction_job_of_each_moved_alias(
         (PREDICT_PRODUCTION_NORMALIZED, f"{NORMALIZED_MODEL}@production=1"),
         (PREDICT_STAGING, f"{TFIDF_MODEL}@staging=2"),
     ]
-    assert json.loads(both.cursor) == {
+    assert json.loads(both.cursor)["aliases"] == {
         f"{TFIDF_MODEL}@staging": "2",
         f"{NORMALIZED_MODEL}@production": "1",
     }
+    client.set_registered_model_alias(TFIDF_MODEL, "staging", "1")  # a rollback
+    rolled_back = _tick(defs, ALIAS_SENSOR, both.cursor, instance)
+    [request] = rolled_back.run_requests
+    assert request.run_key == f"{TFIDF_MODEL}@staging=1#2"  # not skipped as already requested
     client.delete_registered_model_alias(TFIDF_MODEL, "staging")
     client.delete_registered_model_alias(NORMALIZED_MODEL, "production")
 
