@@ -414,15 +414,17 @@ class Timings:
 
     names: Sequence[str]
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU seconds, JVM + Python
     results: dict[str, Result] = field(default_factory=dict)
     steps: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # Dagster step stats
 
-    def median(self, name: str) -> float:
-        return statistics.median(self.seconds[name])
+    def median(self, name: str, *, cpu: bool = False) -> float:
+        return statistics.median((self.cpu if cpu else self.seconds)[name])
 
-    def ratio(self, a: str, b: str) -> tuple[float, float, float]:
+    def ratio(self, a: str, b: str, *, cpu: bool = False) -> tuple[float, float, float]:
         """Median, min and max over rounds of a's time / b's time in the same round."""
-        ratios = [x / y for x, y in zip(self.seconds[a], self.seconds[b], strict=True)]
+        times = self.cpu if cpu else self.seconds
+        ratios = [x / y for x, y in zip(times[a], times[b], strict=True)]
         return statistics.median(ratios), min(ratios), max(ratios)
 
 
@@ -439,7 +441,7 @@ def run_rounds(
     """`repeat` rounds of every contender (name -> (function, needs a Dagster instance)), the
     order rotated each round; each run gets a fresh prepared workspace."""
     names = list(contenders)
-    timings = Timings(names=names, seconds={n: [] for n in names})
+    timings = Timings(names=names, seconds={n: [] for n in names}, cpu={n: [] for n in names})
     for round_index in range(repeat):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
@@ -448,21 +450,29 @@ def run_rounds(
             ws.use_mlflow()  # as a fresh process would resolve it (see `use_mlflow`)
             spark.catalog.clearCache()
             gc.collect()
+            cpu_start = cpu_seconds(spark)
             start = time.perf_counter()
             result = function(spark, corpus, ws, models)
             elapsed = time.perf_counter() - start
+            timings.cpu[name].append(cpu_seconds(spark) - cpu_start)
             if ws.instance is not None and ws.run_id:
                 timings.steps.setdefault(name, []).append(step_seconds(ws.instance, ws.run_id))
             ws.dispose()
             timings.seconds[name].append(elapsed)
             timings.results[name] = result
-            progress(f"  round {round_index + 1}/{repeat}: {name:<14} {elapsed:8.2f} s")
+            progress(
+                f"  round {round_index + 1}/{repeat}: {name:<14} {elapsed:8.2f} s  "
+                f"({timings.cpu[name][-1]:6.1f} CPU s)"
+            )
     return timings
 
 
 def print_timings(timings: Timings) -> None:
-    """Seconds per contender: median, min, max and every round."""
-    header = f"{'contender':<14} | {'median s':>8} | {'min s':>7} | {'max s':>7} | rounds (s)"
+    """Seconds per contender (median, min, max, every round) and median CPU seconds."""
+    header = (
+        f"{'contender':<14} | {'median s':>8} | {'min s':>7} | {'max s':>7} | {'CPU s':>6} | "
+        "rounds (s)"
+    )
     print(header)
     print("-" * len(header))
     for name in timings.names:
@@ -470,19 +480,50 @@ def print_timings(timings: Timings) -> None:
         rounds = " ".join(f"{s:.1f}" for s in runs)
         print(
             f"{name:<14} | {timings.median(name):8.2f} | {min(runs):7.2f} | {max(runs):7.2f} | "
-            f"{rounds}"
+            f"{timings.median(name, cpu=True):6.1f} | {rounds}"
         )
 
 
-def print_ratio(timings: Timings, a: str, b: str, note: str) -> float:
-    """`a / b`: the median of the per-round ratios (their range), and the ratio of medians."""
+def print_ratio(timings: Timings, a: str, b: str, note: str) -> None:
+    """`a / b` in wall time (median of the per-round ratios, their range, the ratio of the
+    fastest runs) and in CPU time (median of the per-round ratios)."""
     ratio, low, high = timings.ratio(a, b)
-    medians = timings.median(a) / timings.median(b)
+    best = min(timings.seconds[a]) / min(timings.seconds[b])
+    cpu = timings.ratio(a, b, cpu=True)[0]
     print(
-        f"{a + ' / ' + b:<27} = {ratio:5.2f}  (rounds {low:.2f}..{high:.2f}; of medians "
-        f"{medians:.2f})  {note}"
+        f"{a + ' / ' + b:<27} = {ratio:5.2f}  (rounds {low:.2f}..{high:.2f}, fastest runs "
+        f"{best:.2f}; CPU {cpu:.2f})  {note}"
     )
-    return ratio
+
+
+def cpu_seconds(spark: Any) -> float:
+    """CPU seconds used so far by this Python process and the Spark driver JVM (with its
+    children): unlike wall time, barely moved by other processes competing for the cores."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    root = spark.sparkContext._gateway.proc.pid  # the JVM (spark-submit execs java)
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        stats[int(entry)] = fields
+    family = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                changed = True
+    jvm = sum(int(stats[p][11]) + int(stats[p][12]) for p in family if p in stats)
+    jvm += int(stats[root][13]) + int(stats[root][14]) if root in stats else 0  # reaped children
+    return jvm / ticks + time.process_time()
 
 
 def same_results(results: Mapping[str, Result], tolerance: float = 0.005) -> str:
