@@ -29,7 +29,13 @@ before any timing; every contender runs once untimed on a small corpus first (JV
 class loading, imports); then `repeat` rounds, each running every contender once on a fresh
 output folder (MLflow store and Dagster instance created before the clock starts), the order
 rotated each round so that no contender always runs first. Ratios are the median of the
-per-round ratios, so load that comes and goes on a shared machine cancels.
+per-round ratios, so load that comes and goes on a shared machine cancels; CPU seconds (this
+process and the Spark JVM) are reported beside wall seconds, since other processes competing
+for the cores stretch wall time but barely move CPU time.
+
+MLflow keeps its tracking and registry URIs process-wide (and `set_tracking_uri` writes
+`MLFLOW_TRACKING_URI`), so before each contender the harness points both at that contender's
+fresh store, as a fresh process would resolve them, and ff_assets gets its URI explicitly.
 """
 
 from __future__ import annotations
@@ -567,15 +573,23 @@ def step_seconds(instance: Any, run_id: str) -> dict[str, float]:
     }
 
 
-def print_steps(steps: Sequence[dict[str, float]], total: float, top: int = 40) -> None:
-    """Median seconds per Dagster step over rounds, biggest first, with the share of the run."""
+CHECK_STEPS = ("_schema_matches_declaration", "_train_test_disjoint", "_fit_rows_are_train")
+
+
+def print_steps(steps: Sequence[dict[str, float]], totals: Sequence[float], top: int = 40) -> None:
+    """Median seconds per Dagster step over rounds, biggest first, with the share of the run;
+    `totals` are the runs' wall times, in the same order as `steps`."""
     keys = {k for run in steps for k in run}
     median = {k: statistics.median(run.get(k, 0.0) for run in steps) for k in keys}
-    in_steps = sum(median.values())
+    total = statistics.median(totals)
+    outside = statistics.median(t - sum(run.values()) for run, t in zip(steps, totals, strict=True))
+    checks = [k for k in keys if k.endswith(CHECK_STEPS)]
+    in_checks = sum(median[k] for k in checks)
     print(
         f"Dagster steps of the ff_assets run (median of {len(steps)} runs): {len(keys)} steps, "
-        f"{in_steps:.1f} s in steps of {total:.1f} s in all "
-        f"({total - in_steps:.1f} s outside steps: definitions, run setup and teardown)"
+        f"{len(checks)} of them asset checks ({in_checks:.1f} s, "
+        f"{100 * in_checks / total:.0f} %); outside steps (definitions, run start and end): "
+        f"{outside:.1f} s of {total:.1f} s"
     )
     for key, value in sorted(median.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {value:7.2f} s  {100 * value / total:5.1f} %  {key}")

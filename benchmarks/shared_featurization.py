@@ -92,7 +92,7 @@ def main() -> int:
     print(f"same test accuracies (last round): {bench.same_results(timings.results)}")
     if args.steps and timings.steps.get("ff_assets"):
         print()
-        bench.print_steps(timings.steps["ff_assets"], timings.median("ff_assets"))
+        bench.print_steps(timings.steps["ff_assets"], timings.seconds["ff_assets"])
     if profiles:
         print()
         bench.print_breakdowns(profiles)
