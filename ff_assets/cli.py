@@ -121,6 +121,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         pins=_pins(args.pin),
         home=args.home,
         data_dir=args.data_dir,
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(table(["asset", "partitions", "delta version / model version"], report.materialized))
@@ -184,7 +185,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     variant = resolve_variant(plan, args.output_name, args.variant)
     defs = build_definitions(
         [StorePlan(store, args.output or None, _pins(args.pin))], home=args.home,
-        data_dir=args.data_dir, mlflow_tracking_uri=args.tracking_uri,
+        data_dir=args.data_dir, mlflow_tracking_uri=_tracking_uri(args),
     )  # fmt: skip
     job = variant_job_name(store.name, variant, f"predict_{args.alias}")
     result = run_job(defs, job, project_instance(args.home), both_partitions=False)

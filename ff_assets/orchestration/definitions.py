@@ -1,7 +1,6 @@
 """Build `dagster.Definitions` from any store: users put their stores behind their own code
 locations with one call."""
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -64,13 +63,12 @@ def build_definitions(
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
     State lives under `home` (see `ff_assets.config`); MLflow tracks to `mlflow_tracking_uri`,
-    else `$MLFLOW_TRACKING_URI`, else SQLite under the home. All steps of a run share one
-    process and so one Spark session (in-process executor).
+    else SQLite under the home. The environment is not read here: MLflow itself writes
+    `MLFLOW_TRACKING_URI` into it during runs, so entry points read it once at start.
+    All steps of a run share one process and so one Spark session (in-process executor).
     """
     paths = ProjectPaths.resolve(home)
-    tracking_uri = (
-        mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or paths.mlflow_tracking_uri
-    )
+    tracking_uri = mlflow_tracking_uri or paths.mlflow_tracking_uri
     entries = [s if isinstance(s, StorePlan) else StorePlan(s) for s in stores]
     spark = spark_resource(master=spark_master, conf=spark_conf)
     settings = FFAssetsSettings(

@@ -51,14 +51,16 @@ def materialize_store(
     home: str | None = None,
     data_dir: str | None = None,
     instance: DagsterInstance | None = None,
+    tracking_uri: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> MaterializeReport:
     """Materialize everything `outputs` need, both partitions, every variant."""
     outputs = tuple(outputs or ())
     plan = store.plan(outputs or None, pins=pins)
     defs = build_definitions(
-        [StorePlan(store, outputs or None, pins)], home=home, data_dir=data_dir
-    )
+        [StorePlan(store, outputs or None, pins)], home=home, data_dir=data_dir,
+        mlflow_tracking_uri=tracking_uri,
+    )  # fmt: skip
     instance = instance or project_instance(home)
     report = MaterializeReport()
     progress(f"materializing {len(plan.assets)} assets of store {store.name} (train and test)")
