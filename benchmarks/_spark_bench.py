@@ -727,3 +727,36 @@ def quiet_logs() -> None:
     for name in ("dagster", "mlflow", "py4j", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def measure(
+    args: Any,
+    source: Path,
+    contenders: Mapping[str, Any],
+    models: Sequence[ModelSpec],
+    *,
+    baseline: str,
+) -> tuple[Timings, dict[str, Any]]:
+    """The timed part both benchmarks share: one Spark session, the corpora, an untimed
+    warm-up round, `args.repeat` timed rounds, and (with --breakdown) one profiled run of
+    ff_assets and of `baseline`."""
+    spark = start_spark()
+    profiles: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ff_bench_") as tmp:
+        work = Path(tmp)
+        warm = write_corpus(spark, source, work / "warmup", args.warmup_rows, args.seed)
+        corpus = write_corpus(spark, source, work / "corpus", args.rows, args.seed)
+        print(f"warm-up on {args.warmup_rows:,} rows (untimed) ...")
+        warmup = run_rounds(
+            spark, warm, contenders, models, repeat=1, workdir=work, progress=lambda _: None
+        )
+        print(f"  same test accuracies on the warm-up corpus: {same_results(warmup.results)}")
+        timings = run_rounds(spark, corpus, contenders, models, repeat=args.repeat, workdir=work)
+        if args.breakdown:
+            for name, path in (("ff_assets", args.profile), (baseline, None)):
+                function, dagster = contenders[name]
+                profiles[name] = profile_once(
+                    function, spark, corpus, models, work, dagster=dagster, path=path
+                )
+    print(f"after: {machine_load()}")
+    return timings, profiles

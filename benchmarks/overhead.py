@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import tempfile
-from pathlib import Path
 
 import _spark_bench as bench
 
@@ -61,27 +59,7 @@ def main() -> int:
         f"overhead: one pipeline, {args.rows:,} rows, maxIter {args.max_iter}, "
         f"{args.repeat} rounds; {bench.machine_load()}"
     )
-    spark = bench.start_spark()
-    profiles = {}
-    with tempfile.TemporaryDirectory(prefix="ff_bench_") as tmp:
-        work = Path(tmp)
-        warm = bench.write_corpus(spark, source, work / "warmup", args.warmup_rows, args.seed)
-        corpus = bench.write_corpus(spark, source, work / "corpus", args.rows, args.seed)
-        print(f"warm-up on {args.warmup_rows:,} rows (untimed) ...")
-        warmup = bench.run_rounds(
-            spark, warm, contenders, models, repeat=1, workdir=work, progress=lambda _: None
-        )
-        print(f"  same test accuracies on the warm-up corpus: {bench.same_results(warmup.results)}")
-        timings = bench.run_rounds(
-            spark, corpus, contenders, models, repeat=args.repeat, workdir=work
-        )
-        if args.breakdown:
-            for name, path in (("ff_assets", args.profile), ("plain", None)):
-                function, dagster = contenders[name]
-                profiles[name] = bench.profile_once(
-                    function, spark, corpus, models, work, dagster=dagster, path=path
-                )
-    print(f"after: {bench.machine_load()}")
+    timings, profiles = bench.measure(args, source, contenders, models, baseline="plain")
     print()
     bench.print_timings(timings)
     print()
