@@ -26,8 +26,17 @@ from ff_assets.core.errors import (
     UnproducedOutputError,
     VariantExplosionError,
 )
-from ff_assets.core.plan import AssetDep, AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
-from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Threshold
+from ff_assets.core.plan import (
+    AssetDep,
+    AssetRole,
+    FitRows,
+    Node,
+    Plan,
+    PlannedAsset,
+    Variant,
+    VariantId,
+)
+from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Storage, Threshold
 from ff_assets.core.store import FeatureStore, HashSplit
 
 __all__ = [
@@ -56,6 +65,7 @@ __all__ = [
     "StageCycleError",
     "StageKind",
     "StageSpec",
+    "Storage",
     "TargetLeakageError",
     "TestLeakageError",
     "TrackingError",
@@ -66,4 +76,5 @@ __all__ = [
     "UnproducedOutputError",
     "Variant",
     "VariantExplosionError",
+    "VariantId",
 ]

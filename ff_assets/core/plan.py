@@ -6,19 +6,50 @@ A plan is a value: same declarations, same plan, same order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
 from ff_assets.core.errors import UnknownNameError, did_you_mean
-from ff_assets.core.specs import FitOn, StageKind, StageSpec
+from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Storage, Tags
 
 Choices = tuple[tuple[str, str], ...]  # (feature, producing stage), sorted by feature
 
 
+@dataclass(frozen=True)
+class VariantId:
+    """The producers chosen along a traversal, the one value every name of a variant comes
+    from: `name[tfidf,kmeans]` (plan and CLI), `name__tfidf__kmeans` (asset keys, Dagster job
+    names, MLflow registered models)."""
+
+    producers: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, choices: Choices) -> VariantId:
+        return cls(tuple(stage for _, stage in choices))
+
+    @property
+    def suffix(self) -> str:
+        """`[tfidf]`, `[tfidf,kmeans]`, or '' without choices."""
+        return "[" + ",".join(self.producers) + "]" if self.producers else ""
+
+    @property
+    def slug(self) -> str:
+        """`tfidf`, `tfidf__kmeans`, or '' without choices."""
+        return "__".join(self.producers)
+
+    def qualify(self, base: str) -> str:
+        """`sentiment_prediction[tfidf]`."""
+        return base + self.suffix
+
+    def segment(self, base: str) -> str:
+        """`sentiment_model__tfidf`: the last segment of an asset key, readable in Dagit."""
+        return "__".join((base, *self.producers))
+
+
 def variant_suffix(choices: Choices) -> str:
     """`[tfidf]` for one choice, `[tfidf,kmeans]` for two, '' for none."""
-    return "[" + ",".join(stage for _, stage in choices) + "]" if choices else ""
+    return VariantId.of(choices).suffix
 
 
 class FitRows(StrEnum):
@@ -83,6 +114,16 @@ class PlannedAsset:
     features: tuple[str, ...]  # the feature columns it holds (none for fitted/model assets)
     partitioned: bool
     deps: tuple[AssetDep, ...]
+    storage: Storage = Storage.TABLE  # features only may be views
+
+    @property
+    def variant_id(self) -> VariantId:
+        return VariantId(self.variant)
+
+    @property
+    def key_name(self) -> str:
+        """The asset key's last segment: `text_vector__tfidf`, `tokens`."""
+        return self.variant_id.segment(self.base)
 
 
 @dataclass(frozen=True)
@@ -102,9 +143,13 @@ class Variant:
         return registered_name(self.model_node) if self.model_node else None
 
     @property
+    def variant_id(self) -> VariantId:
+        return VariantId.of(self.choices)
+
+    @property
     def slug(self) -> str:
         """The variant as a name part: `tfidf`, `tfidf__kmeans`, or '' without choices."""
-        return "__".join(stage for _, stage in self.choices)
+        return self.variant_id.slug
 
 
 @dataclass(frozen=True)
@@ -117,6 +162,13 @@ class Plan:
     assets: Mapping[str, PlannedAsset]
     variants: tuple[Variant, ...]
     alternatives: frozenset[str] = frozenset()  # features with several producers
+    # What orchestration needs from the declarations, frozen with the plan, so nothing
+    # downstream reads the (mutable) store again.
+    features: Mapping[str, FeatureSpec] = field(default_factory=dict)
+    scoring_sources: Mapping[str, StageSpec] = field(default_factory=dict)
+    description: str = ""
+    owner: str = ""
+    tags: Tags = ()
 
     def variants_of(self, output: str) -> tuple[Variant, ...]:
         return tuple(v for v in self.variants if v.output == output)

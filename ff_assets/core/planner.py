@@ -96,6 +96,11 @@ def plan(
             for v in variants
         ),
         alternatives=alternatives,
+        features=store.features,
+        scoring_sources=store.scoring_sources,
+        description=store.description,
+        owner=store.owner,
+        tags=store.tags,
     )
 
 
@@ -347,6 +352,6 @@ def _assets(nodes: Mapping[str, Node], alternatives: frozenset[str]) -> dict[str
             assets[name] = PlannedAsset(
                 name=name, base=feature, variant=own, role=AssetRole.FEATURES,
                 node=node.key, features=(feature,), partitioned=node.partitioned,
-                deps=tuple(feature_deps),
+                deps=tuple(feature_deps), storage=stage.stored_as,
             )  # fmt: skip
     return assets

@@ -27,6 +27,13 @@ class StageKind(StrEnum):
     MODEL = "model"  # an estimator with a label: fitted, evaluated on test, registered
 
 
+class Storage(StrEnum):
+    """How a feature is kept, the way dbt materializes a model."""
+
+    TABLE = "table"  # a Delta table, written once per run
+    VIEW = "view"  # a recipe: recomputed from its upstream tables whenever it is read
+
+
 class FitOn(StrEnum):
     """Which rows a fitted stage or model learns from."""
 
@@ -100,6 +107,7 @@ class StageSpec:
     data_files: tuple[str, ...] = ()  # sources: files under the data folder (sensors watch them)
     metric: str | None = None
     threshold: Threshold | None = None
+    storage: Storage | None = None  # None: views for transforms' outputs, tables otherwise
     description: str = ""
     owner: str = ""
     tags: Tags = ()
@@ -111,6 +119,8 @@ class StageSpec:
         kind = StageKind(self.kind)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "fit_on", FitOn(self.fit_on))
+        if self.storage is not None:
+            object.__setattr__(self, "storage", _storage(self.name, self.storage))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "data_files", tuple(self.data_files))
@@ -153,8 +163,22 @@ class StageSpec:
                 f"{where} is fitted on external data: say why with external_reason= "
                 "(the reason is shown in the asset's metadata)."
             )
+        if self.storage is Storage.VIEW and kind not in (StageKind.TRANSFORM, StageKind.FITTED):
+            raise DeclarationError(
+                f"{where} cannot be stored as a view: sources, splits and model predictions "
+                "are tables (drop storage=, or use storage='table')."
+            )
         if self.fit_on is not FitOn.TRAIN and kind not in (StageKind.FITTED, StageKind.MODEL):
             raise DeclarationError(f"{where} fits nothing, so fit_on= does not apply to it.")
+
+    @property
+    def stored_as(self) -> Storage:
+        """Where the stage's output features live: declared, else views for row-wise
+        transforms (cheap to recompute) and tables for everything that reads outside data,
+        assigns rows or was fitted."""
+        if self.storage is not None:
+            return self.storage
+        return Storage.VIEW if self.kind is StageKind.TRANSFORM else Storage.TABLE
 
     @property
     def is_estimator(self) -> bool:
@@ -167,3 +191,12 @@ class StageSpec:
         if self.label and self.label not in self.inputs:
             return (*self.inputs, self.label)
         return self.inputs
+
+
+def _storage(stage: str, value: object) -> Storage:
+    try:
+        return Storage(value)
+    except ValueError:
+        raise DeclarationError(
+            f"stage {stage!r}: storage={value!r} is not known: use 'table' or 'view'."
+        ) from None

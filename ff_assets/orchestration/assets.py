@@ -1,7 +1,14 @@
-"""A plan as Dagster assets: one multi-asset per planned node, plus a fit asset per estimator.
+"""A plan as Dagster assets: one subsettable multi-asset per store, run by the engine.
 
-Post-split assets are partitioned `train`/`test`; a fit reads the `train` partition of its
-inputs through a partition mapping, so Dagit shows which rows each fit saw.
+Every planned feature, split, fitted stage, model, registered model and comparison is its own
+`AssetSpec` (deps, partition mappings, owners, kinds, metadata) with its blocking checks as
+`AssetCheckSpec`s. Execution stays whole, the dagster-dbt way: the multi-asset's one step hands
+the selected assets to `ff_assets.spark.engine`, which computes them as one Spark program
+and yields an outcome per asset and check; this module turns them into Dagster results.
+
+Why one multi-asset and not one asset per node: per-node steps each read, join and write what
+the previous step wrote, and blocking checks re-read tables in steps of their own; the engine
+shares frames in memory instead (see docs/ARCHITECTURE.md).
 """
 
 from collections.abc import Iterator, Mapping
@@ -9,28 +16,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
-    AssetIn,
     AssetKey,
-    AssetOut,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
+    MaterializeResult,
     MetadataValue,
-    Output,
     SpecificPartitionsPartitionMapping,
     StaticPartitionsDefinition,
     multi_asset,
 )
 
+from ff_assets.core.errors import FFAssetsError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
-from ff_assets.core.specs import StageKind, StageSpec
-from ff_assets.core.store import FeatureStore
-from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags, python_name
+from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
+from ff_assets.orchestration.registration import compare, register, registered_model
 from ff_assets.spark import execute
+from ff_assets.spark.engine import Checked, Engine, Evaluated, Failed, Materialized
 
 PARTITIONS = StaticPartitionsDefinition(list(execute.PARTITIONS))
 TRAIN_ONLY = SpecificPartitionsPartitionMapping(["train"])
-TEST_ONLY = SpecificPartitionsPartitionMapping(["test"])
 # Both partitions in one run: featurize all rows in one pass, fit on train, evaluate on test.
 SINGLE_RUN = BackfillPolicy.single_run()
 BOTH_PARTITIONS = {
@@ -38,76 +48,245 @@ BOTH_PARTITIONS = {
     "dagster/asset_partition_range_end": "test",
 }
 RESOURCES = {"spark", "settings"}
-DELTA = "delta_io_manager"
-TABLE_ROLES = (
-    AssetRole.SOURCE,
-    AssetRole.SPLIT,
-    AssetRole.FEATURES,
-    AssetRole.FITTED,
-    AssetRole.MODEL,
-)
+ENGINE_RESOURCES = {*RESOURCES, "mlflow"}
+
+CHECKS = {
+    "train_test_disjoint": "No entity key is in both the train and the test partition.",
+    "fit_rows_are_train": "Every row this fit saw is a train row of each split upstream of it.",
+    "schema_matches_declaration": "The table holds the entity key and the declared features, "
+    "of declared types.",
+}
+
+
+class StageFailedError(FFAssetsError):
+    """Stages of a run failed; the assets that depend on them were not stored."""
 
 
 @dataclass(frozen=True)
 class AssetGraph:
-    """The plan with Dagster keys: what the asset, check and job builders share."""
+    """The plan with Dagster keys: what the asset, job and automation builders share."""
 
-    store: FeatureStore
     plan: Plan
     keys: Mapping[str, AssetKey]
 
     @classmethod
-    def of(cls, store: FeatureStore, plan: Plan) -> "AssetGraph":
-        keys = {name: asset_key(store.name, a) for name, a in plan.assets.items()}
-        return cls(store=store, plan=plan, keys=keys)
-
-    def assets_of(self, node_key: str) -> list[PlannedAsset]:
-        return [a for a in self.plan.assets.values() if a.node == node_key]
-
-
-def build_assets(graph: AssetGraph) -> list[AssetsDefinition]:
-    """Every asset of the plan, upstream first."""
-    by_node: dict[str, list[PlannedAsset]] = {}
-    for planned in graph.plan.assets.values():
-        if planned.role in TABLE_ROLES:
-            by_node.setdefault(planned.node, []).append(planned)
-    definitions = []
-    for node in graph.plan.nodes.values():
-        planned = by_node[node.key]
-        fit = [a for a in planned if a.role in (AssetRole.FITTED, AssetRole.MODEL)]
-        tables = [a for a in planned if a not in fit]
-        if fit:
-            definitions.append(_fit_asset(graph, node, fit[0]))
-        definitions.append(_table_asset(graph, node, tables))
-    return definitions
-
-
-def asset_ins(graph: AssetGraph, planned: PlannedAsset) -> dict[str, AssetIn]:
-    """One input per upstream asset, with the partition mapping the plan asks for."""
-    return {
-        python_name(graph.keys[dep.asset]): AssetIn(
-            key=graph.keys[dep.asset],
-            partition_mapping=TRAIN_ONLY
-            if dep.train_only
-            else TEST_ONLY
-            if dep.test_only
-            else None,
+    def of(cls, plan: Plan) -> "AssetGraph":
+        return cls(
+            plan=plan, keys={name: asset_key(plan.store, a) for name, a in plan.assets.items()}
         )
+
+    @property
+    def store(self) -> str:
+        return self.plan.store
+
+
+def checks_of(planned: PlannedAsset) -> tuple[str, ...]:
+    """The blocking checks of a planned asset."""
+    if planned.role is AssetRole.SPLIT:
+        return ("schema_matches_declaration", "train_test_disjoint")
+    if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
+        return ("fit_rows_are_train",)
+    if planned.role in (AssetRole.SOURCE, AssetRole.FEATURES):
+        return ("schema_matches_declaration",)
+    return ()
+
+
+def build_store_assets(graph: AssetGraph) -> AssetsDefinition:
+    """The store's multi-asset: every planned asset, computed by the engine in one step."""
+    plan = graph.plan
+    specs = [asset_spec(graph, planned) for planned in plan.assets.values()]
+    checks = [
+        AssetCheckSpec(
+            name, asset=graph.keys[planned.name], description=CHECKS[name], blocking=True
+        )  # fmt: skip
+        for planned in plan.assets.values()
+        for name in checks_of(planned)
+    ]
+    by_key = {key: name for name, key in graph.keys.items()}
+
+    @multi_asset(
+        name=f"{plan.store}__assets",
+        specs=specs,
+        check_specs=checks,
+        can_subset=True,
+        backfill_policy=SINGLE_RUN,
+        required_resource_keys=ENGINE_RESOURCES,
+        description=f"Every asset of store {plan.store!r}, computed as one Spark program.",
+    )
+    def run_store(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
+        yield from execute_selection(
+            context, graph, {by_key[k] for k in context.selected_asset_keys}
+        )
+
+    return run_store
+
+
+def execute_selection(
+    context: AssetExecutionContext, graph: AssetGraph, selection: set[str]
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """Run the engine on `selection` and turn its outcomes into Dagster results; raise at the
+    end, naming every failed stage, when something could not be stored."""
+    settings = context.resources.settings
+    partitions = (
+        tuple(context.partition_keys)
+        if context.has_partition_key or context.has_partition_key_range
+        else execute.PARTITIONS
+    )
+    engine = Engine(
+        graph.plan, context.resources.spark.spark_session, settings.layout,
+        data_dir=settings.data_path(), run_id=context.run.run_id,
+        statistics=settings.feature_statistics,
+    )  # fmt: skip
+    failures: list[Failed] = []
+    registered: set[str] = set()
+    for outcome in engine.run(selection, partitions):
+        if isinstance(outcome, Materialized):
+            yield MaterializeResult(
+                asset_key=graph.keys[outcome.asset], metadata=dagster_metadata(outcome)
+            )
+        elif isinstance(outcome, Checked):
+            yield AssetCheckResult(
+                asset_key=graph.keys[outcome.asset], check_name=outcome.check,
+                passed=outcome.passed, severity=AssetCheckSeverity.ERROR,
+                description=outcome.description, metadata=_values(outcome.metadata),
+            )  # fmt: skip
+        elif isinstance(outcome, Evaluated):
+            try:
+                yield register(context, graph, outcome)
+                registered.add(outcome.asset)
+            except Exception as error:  # noqa: BLE001 - reported with the run's failures below
+                failures.append(Failed(outcome.asset, outcome.variant.name, str(error), error))
+        else:
+            failures.append(outcome)
+    for name in selection:
+        planned = graph.plan.assets[name]
+        if planned.role is not AssetRole.COMPARISON:
+            continue
+        missing = [
+            d.asset for d in planned.deps if d.asset in selection and d.asset not in registered
+        ]
+        if missing:
+            failures.append(Failed(name, "", f"not run: {', '.join(missing)} not registered"))
+            continue
+        yield compare(context, graph, planned)
+    if failures:
+        raise _failure(failures)
+
+
+def _failure(failures: list[Failed]) -> StageFailedError:
+    own = [f for f in failures if f.error is not None]
+    stages = list(dict.fromkeys(f.reason for f in own)) or [failures[0].reason]
+    skipped = [f.asset for f in failures if f.error is None]
+    message = "; ".join(stages)
+    if skipped:
+        message += f". Not stored, as they depend on it: {', '.join(skipped)}"
+    message += (
+        ". Every other selected asset was stored; failed assets keep their last good version."
+    )
+    error = StageFailedError(message)
+    if own:
+        error.__cause__ = own[0].error
+    return error
+
+
+def dagster_metadata(outcome: Materialized) -> dict[str, Any]:
+    """Engine metadata as Dagster metadata values (Markdown, paths, JSON)."""
+    metadata = _values(outcome.metadata)
+    metadata.update({k: MetadataValue.md(v) for k, v in outcome.markdown.items()})
+    metadata.update({k: MetadataValue.path(v) for k, v in outcome.paths.items()})
+    return metadata
+
+
+def _values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: MetadataValue.json(v) if isinstance(v, dict | list) else v for k, v in raw.items()}
+
+
+def asset_spec(graph: AssetGraph, planned: PlannedAsset) -> AssetSpec:
+    """The AssetSpec of a planned asset: key, deps with their partition mappings, owners,
+    tags, kinds, partitions and metadata."""
+    plan = graph.plan
+    node = plan.nodes.get(planned.node)
+    # One mapping per upstream asset in a multi-asset: fits show their `train` mapping; the
+    # registered models' read of the test rows is said in their metadata ("evaluated_on").
+    deps = [
+        AssetDep(graph.keys[dep.asset], partition_mapping=TRAIN_ONLY if dep.train_only else None)
         for dep in planned.deps
-    }
+    ]
+    return AssetSpec(
+        key=graph.keys[planned.name],
+        deps=deps,
+        description=_description(plan, planned, node),
+        metadata=_describe(plan, planned, node),
+        group_name=plan.store,
+        owners=_owners(plan, planned, node),
+        tags=_tags(plan, planned, node),
+        kinds=_kinds(planned),
+        partitions_def=PARTITIONS if planned.partitioned else None,
+        skippable=True,
+    )
 
 
-def _describe(graph: AssetGraph, node: Node, planned: PlannedAsset) -> dict[str, Any]:
-    """Metadata shown in Dagit: the stage, its params, the rows it fits on, its lineage."""
+def _description(plan: Plan, planned: PlannedAsset, node: Node | None) -> str:
+    if planned.role is AssetRole.COMPARISON:
+        output = planned.base.removesuffix("_comparison")
+        return f"The variants of {output} side by side: test metrics, versions, aliases."
+    assert node is not None
     stage = node.stage
-    feature = graph.store.features.get(planned.base)
+    if planned.role is AssetRole.REGISTERED:
+        return (
+            f"{stage.name} of {planned.name}: its inference pipeline, evaluated on test rows "
+            "and registered in MLflow."
+        )
+    feature = plan.features.get(planned.base)
+    if feature is not None and feature.description:
+        return feature.description
+    return stage.description or f"{stage.kind.value} stage {stage.name}"
+
+
+def _owners(plan: Plan, planned: PlannedAsset, node: Node | None) -> list[str] | None:
+    feature = plan.features.get(planned.base)
+    stage_owner = node.stage.owner if node is not None else ""
+    chosen = dagster_owner((feature.owner if feature else "") or stage_owner or plan.owner)
+    return [chosen] if chosen else None
+
+
+def _tags(plan: Plan, planned: PlannedAsset, node: Node | None) -> dict[str, str]:
+    tags = dagster_tags(plan.tags)
+    if node is not None and planned.role is not AssetRole.COMPARISON:
+        tags.update(dagster_tags(node.stage.tags))
+    feature = plan.features.get(planned.base)
+    if feature is not None:
+        tags.update(dagster_tags(feature.tags))
+    return tags
+
+
+def _kinds(planned: PlannedAsset) -> set[str]:
+    if planned.role in (AssetRole.REGISTERED, AssetRole.COMPARISON):
+        return {"mlflow"} if planned.role is AssetRole.COMPARISON else {"spark", "mlflow"}
+    if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
+        return {"spark"}
+    return {"spark", "delta"} if planned.storage.value == "table" else {"spark", "view"}
+
+
+def _describe(plan: Plan, planned: PlannedAsset, node: Node | None) -> dict[str, Any]:
+    """Metadata shown in Dagit: the stage, its params, the rows it fits on, its lineage, and
+    whether it is stored as a table or a view."""
+    if node is None:  # a comparison
+        output = planned.base.removesuffix("_comparison")
+        return {
+            "output": output,
+            "variants": MetadataValue.json([v.name for v in plan.variants_of(output)]),
+        }
+    stage = node.stage
     metadata: dict[str, Any] = {
         "stage": stage.name,
         "stage_kind": stage.kind.value,
         "entity_key": node.entity_key,
         "upstream": MetadataValue.json([{"feature": f, "from": dep} for f, dep in node.deps]),
-        "used_by_variants": MetadataValue.json(list(graph.plan.users(node.key))),
+        "used_by_variants": MetadataValue.json(list(plan.users(node.key))),
     }
+    if planned.role in (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES):
+        metadata["storage"] = planned.storage.value
     if planned.features:
         metadata["features"] = MetadataValue.json(list(planned.features))
     if stage.params:
@@ -120,129 +299,20 @@ def _describe(graph: AssetGraph, node: Node, planned: PlannedAsset) -> dict[str,
         metadata["label"] = stage.label
     if stage.threshold:
         metadata["production_threshold"] = f"{stage.threshold.metric} >= {stage.threshold.minimum}"
+    if planned.role is AssetRole.REGISTERED:
+        variant = next(v for v in plan.variants if v.registered_asset == planned.name)
+        metadata["variant"] = variant.name
+        metadata["registered_model"] = registered_model(plan, variant)
+        tested = [d.asset for d in planned.deps if d.test_only]
+        metadata["evaluated_on"] = "test rows of " + ", ".join(tested) if tested else "all rows"
+    feature = plan.features.get(planned.base)
     if feature is not None and feature.dtype:
         metadata["dtype"] = feature.dtype
-    declared = graph.store.features
-    types = {f: declared[f].dtype for f in planned.features if f in declared and declared[f].dtype}
+    types = {
+        f: plan.features[f].dtype
+        for f in planned.features
+        if f in plan.features and plan.features[f].dtype
+    }
     if types:
         metadata["declared_types"] = MetadataValue.json(types)
-    return metadata
-
-
-def asset_out(
-    graph: AssetGraph, node: Node, planned: PlannedAsset, io_manager_key: str
-) -> AssetOut:
-    """The AssetOut of a planned asset: key, description, owners, tags, kinds, metadata."""
-    stage = node.stage
-    feature = graph.store.features.get(planned.base)
-    description = (feature.description if feature and feature.description else "") or (
-        stage.description or f"{stage.kind.value} stage {stage.name}"
-    )
-    owner = dagster_owner((feature.owner if feature else "") or stage.owner or graph.store.owner)
-    kinds = {"spark", "delta"} if io_manager_key == "delta_io_manager" else {"spark"}
-    if planned.role is AssetRole.MODEL:
-        kinds = {"spark", "mlflow"}
-    tags = {**dagster_tags(graph.store.tags), **dagster_tags(stage.tags)}
-    if feature is not None:
-        tags.update(dagster_tags(feature.tags))
-    return AssetOut(
-        key=graph.keys[planned.name],
-        description=description,
-        io_manager_key=io_manager_key,
-        group_name=graph.store.name,
-        metadata=_describe(graph, node, planned),
-        tags=tags,
-        owners=[owner] if owner else None,
-        kinds=kinds,
-    )
-
-
-def _fit_asset(graph: AssetGraph, node: Node, planned: PlannedAsset) -> AssetsDefinition:
-    stage, key_column = node.stage, node.entity_key
-    out_name = python_name(graph.keys[planned.name])
-    fit_keys_path = graph.keys[planned.name].path
-
-    @multi_asset(
-        name=out_name + "__fit",
-        outs={out_name: asset_out(graph, node, planned, "fitted_io_manager")},
-        ins=asset_ins(graph, planned),
-        required_resource_keys=RESOURCES,
-    )
-    def fit(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
-        frame = execute.join_on_key(list(inputs.values()), key_column)
-        frame = frame.drop(execute.SPLIT_COLUMN).cache()
-        try:
-            settings = context.resources.settings
-            seen = settings.record_fit_keys(fit_keys_path, frame.select(key_column))
-            fitted = execute.fit(stage, frame)
-        finally:
-            frame.unpersist()
-        yield Output(fitted, output_name=out_name, metadata={"rows_fitted": seen})
-
-    return fit
-
-
-def _table_asset(graph: AssetGraph, node: Node, tables: list[PlannedAsset]) -> AssetsDefinition:
-    stage, key_column = node.stage, node.entity_key
-    outs = {python_name(graph.keys[a.name]): asset_out(graph, node, a, DELTA) for a in tables}
-    names = {python_name(graph.keys[a.name]): a for a in tables}
-    fit_input = python_name(graph.keys[node.key]) if stage.is_estimator else None
-
-    @multi_asset(
-        name=python_name(graph.keys[tables[0].name]) + "__compute",
-        outs=outs,
-        ins=asset_ins(graph, tables[0]),
-        partitions_def=PARTITIONS if node.partitioned else None,
-        backfill_policy=SINGLE_RUN if node.partitioned else None,
-        required_resource_keys=RESOURCES,
-    )
-    def compute(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
-        settings = context.resources.settings
-        fitted = inputs.pop(fit_input) if fit_input else None
-        frames = list(inputs.values())
-        result = _run_stage(context, stage, key_column, frames, fitted, settings)
-        cached = len(outs) > 1 or stage.kind is StageKind.MODEL
-        if cached:
-            result = result.cache()
-        split = [execute.SPLIT_COLUMN] if node.partitioned else []
-        try:
-            for name, planned in names.items():
-                metadata = (
-                    _evaluation(context, stage, result) if stage.kind is StageKind.MODEL else {}
-                )
-                columns = [key_column, *planned.features, *split]
-                # Dagster stores each output (the IO manager writes it) before resuming here.
-                yield Output(result.select(*columns), output_name=name, metadata=metadata)
-        finally:
-            if cached:  # else every model's scored rows stay cached until the process ends
-                result.unpersist()
-
-    return compute
-
-
-def _run_stage(
-    context: AssetExecutionContext,
-    stage: StageSpec,
-    key_column: str,
-    frames: list[Any],
-    fitted: Any,
-    settings: Any,
-) -> Any:
-    if stage.kind is StageKind.SOURCE:
-        spark = context.resources.spark.spark_session
-        return execute.read_source(stage, spark, settings.data_path())
-    frame = execute.join_on_key(frames, key_column)
-    if stage.kind is StageKind.SPLIT:
-        assigned = execute.assign_split(frame, stage, key_column)
-        return assigned.where(assigned[execute.SPLIT_COLUMN].isin(list(context.partition_keys)))
-    return execute.apply(stage, key_column, frame, fitted)
-
-
-def _evaluation(context: AssetExecutionContext, stage: StageSpec, scored: Any) -> dict[str, Any]:
-    """Metrics of a model's predictions per partition (`train_accuracy`, `test_accuracy`)."""
-    metadata = {}
-    for partition in context.partition_keys:
-        rows = scored.where(scored[execute.SPLIT_COLUMN] == partition)
-        for name, value in execute.evaluate(stage, rows).items():
-            metadata[f"{partition}_{name}"] = float(value)
     return metadata

@@ -28,7 +28,7 @@ from ff_assets.tracking.registry import aliases_of
 
 def refit_schedule(graph: AssetGraph, cron: str = "0 3 * * 1"):
     """Refit everything of a store every week (Monday 03:00 by default)."""
-    store = graph.store.name
+    store = graph.store
 
     @schedule(
         name=f"{store}__weekly_refit",
@@ -47,7 +47,7 @@ def refit_schedule(graph: AssetGraph, cron: str = "0 3 * * 1"):
 
 def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mapping[str, Any]):
     """Start `predict_<alias>` of a variant when its alias points at a new version."""
-    store = graph.store.name
+    store = graph.store
     jobs = {
         (e.model_name, e.alias): variant_job_name(store, e.variant, f"predict_{e.alias}")
         for e in scoring
@@ -98,9 +98,14 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
 
 def source_change_sensor(graph: AssetGraph):
     """Refresh a store when a data file its sources declare (`data_files`) changes."""
-    store = graph.store.name
+    store = graph.store
     files = sorted(
-        {f for s in graph.store.stages.values() if s.kind is StageKind.SOURCE for f in s.data_files}
+        {
+            f
+            for n in graph.plan.nodes.values()
+            if n.stage.kind is StageKind.SOURCE
+            for f in n.stage.data_files
+        }
     )
 
     @sensor(

@@ -3,17 +3,18 @@ locations with one call."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from dagster import Definitions, in_process_executor
 
 from ff_assets.config import ProjectPaths
+from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
-from ff_assets.orchestration.assets import AssetGraph, build_assets
+from ff_assets.orchestration.assets import AssetGraph, build_store_assets
 from ff_assets.orchestration.automation import alias_sensor, refit_schedule, source_change_sensor
-from ff_assets.orchestration.checks import build_checks
-from ff_assets.orchestration.io_managers import DeltaIOManager, FittedStageIOManager
+from ff_assets.orchestration.io_managers import DeltaIOManager
 from ff_assets.orchestration.jobs import promote_job, store_jobs
-from ff_assets.orchestration.model_assets import build_model_assets
+from ff_assets.orchestration.model_assets import build_scoring_assets
 from ff_assets.orchestration.resources import FFAssetsSettings, spark_resource
 from ff_assets.orchestration.tracking import (
     DEFAULT_EXPERIMENT,
@@ -30,20 +31,25 @@ class StorePlan:
     outputs: Iterable[str] | None = None
     pins: Mapping[str, str] | None = None
 
+    @cached_property
+    def plan(self) -> Plan:
+        """The store planned once: the definitions, their runs, the CLI and the promote job
+        all use this one value."""
+        return self.store.plan(self.outputs, pins=self.pins)
+
 
 def store_definitions(entry: StorePlan) -> Definitions:
     """Assets, checks, jobs, schedule and sensors of one store's plan (resources come from
     `build_definitions`)."""
-    graph = AssetGraph.of(entry.store, entry.store.plan(entry.outputs, pins=entry.pins))
-    model_assets, scoring = build_model_assets(graph)
+    graph = AssetGraph.of(entry.plan)
+    scoring_assets, scoring = build_scoring_assets(graph)
     jobs = store_jobs(graph, scoring)
     by_name = {j.name: j for j in jobs}
     sensors = [source_change_sensor(graph)]
     if scoring:
         sensors.append(alias_sensor(graph, scoring, by_name))
     return Definitions(
-        assets=[*build_assets(graph), *model_assets],
-        asset_checks=build_checks(graph),
+        assets=[build_store_assets(graph), *scoring_assets],
         jobs=jobs,
         schedules=[refit_schedule(graph)],
         sensors=sensors,
@@ -79,7 +85,6 @@ def build_definitions(
         "spark": spark,
         "settings": settings,
         "delta_io_manager": DeltaIOManager(root=str(paths.tables), spark=spark),
-        "fitted_io_manager": FittedStageIOManager(root=str(paths.fitted), spark=spark),
         "mlflow": mlflow_resource(
             tracking_uri=tracking_uri,
             experiment=mlflow_experiment,
@@ -87,7 +92,7 @@ def build_definitions(
         ),
     }
     shared = Definitions(
-        jobs=[promote_job([e.store for e in entries])],
+        jobs=[promote_job([e.plan for e in entries])],
         sensors=end_mlflow_run_sensors(tracking_uri, mlflow_experiment),
         resources=resources,
         executor=in_process_executor,

@@ -1,4 +1,7 @@
-"""IO managers: feature tables in Delta Lake, fitted Spark ML stages on disk.
+"""The Delta IO manager of the scoring assets (rows to score, scored rows).
+
+A store's own assets are stored by the engine (`ff_assets.spark.engine`), not through an IO
+manager: its one step writes each selected table once and hands nothing between steps.
 
 Delta gives the atomic writes, the partition overwrite (`replaceWhere`) and the table history
 (version, rows written) that the materialization metadata reports; nothing here re-implements
@@ -7,24 +10,18 @@ them. A failed step writes nothing, so every table stays at its last good versio
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 from dagster_pyspark import LazyPySparkResource
-from pyspark.ml import PipelineModel, Transformer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DataFormatError
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import feature_statistics, statistics_markdown
+from ff_assets.spark.storage import NotMaterializedError
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
-
-
-class NotMaterializedError(RuntimeError):
-    """An asset is read before it was ever materialized."""
 
 
 def _path(root: str, key_path: list[str]) -> Path:
@@ -110,46 +107,3 @@ def check_declared_schema(asset: str, frame: DataFrame, declared: dict[str, obje
             f"asset {asset}: {'; '.join(problems)}. Nothing was written (the table keeps its last "
             "good version): make the stage write every declared output with its declared type."
         )
-
-
-class FittedStageIOManager(ConfigurableIOManager):
-    """Stores fitted Spark ML stages, one folder per run, and a pointer to the latest one.
-
-    Spark ML's `save(overwrite)` deletes before it writes; writing a new folder and then
-    replacing the small `LATEST` pointer atomically keeps the last good fit if a run fails.
-    """
-
-    root: str
-    # Loading a stage needs a running Spark session, which a run whose first step reads a
-    # fitted stage (a backfill's later runs) has not started yet.
-    spark: LazyPySparkResource
-
-    def handle_output(self, context: OutputContext, obj: Transformer) -> None:
-        folder = _path(self.root, context.asset_key.path)
-        target = folder / "runs" / (context.run_id or uuid.uuid4().hex)
-        wrapped = obj if isinstance(obj, PipelineModel) else PipelineModel(stages=[obj])
-        wrapped.write().overwrite().save(str(target))
-        pointer = folder / "LATEST"
-        tmp = folder / f".LATEST.{uuid.uuid4().hex}"
-        tmp.write_text(str(target))
-        os.replace(tmp, pointer)
-        context.add_output_metadata(
-            {"path": MetadataValue.path(str(target)), "stage_class": type(obj).__name__}
-        )
-
-    def load_input(self, context: InputContext) -> Transformer:
-        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
-        self.spark.spark_session  # noqa: B018 - starts the session PipelineModel.load reads with
-        return load_fitted(self.root, key.path)
-
-
-def load_fitted(root: str, key_path: list[str]) -> Transformer:
-    """The latest fitted stage stored for an asset key."""
-    pointer = _path(root, key_path) / "LATEST"
-    if not pointer.is_file():
-        raise NotMaterializedError(
-            f"fitted stage {'/'.join(key_path)} has never been materialized (no {pointer}): "
-            "materialize it first."
-        )
-    model = PipelineModel.load(pointer.read_text().strip())
-    return model.stages[0] if len(model.stages) == 1 else model

@@ -13,9 +13,8 @@ from dagster import (
     op,
 )
 
-from ff_assets.core.plan import Variant
-from ff_assets.core.store import FeatureStore
-from ff_assets.orchestration.assets import BOTH_PARTITIONS, PARTITIONS, AssetGraph
+from ff_assets.core.plan import Plan, Variant
+from ff_assets.orchestration.assets import BOTH_PARTITIONS, AssetGraph
 from ff_assets.orchestration.model_assets import Scoring
 from ff_assets.tracking.promotion import promote_variant
 from ff_assets.tracking.registry import ALIASES
@@ -32,12 +31,11 @@ def variant_job_name(store: str, variant: Variant, what: str) -> str:
 
 def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
     """The store's materialize job and, per variant, its fit and prediction jobs."""
-    store = graph.store.name
+    store = graph.store
     jobs = [
         define_asset_job(
             materialize_job_name(store),
             selection=AssetSelection.assets(*graph.keys.values()),
-            partitions_def=PARTITIONS,
             tags=BOTH_PARTITIONS,
             description=f"Materialize every feature, fit and model of store {store!r}: "
             "train and test partitions in one run.",
@@ -51,7 +49,6 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
             define_asset_job(
                 variant_job_name(store, variant, "fit"),
                 selection=AssetSelection.assets(registered).upstream(),
-                partitions_def=PARTITIONS,
                 tags=BOTH_PARTITIONS,
                 description=f"Fit {variant.name} (train rows), evaluate it (test rows) and "
                 "register a version in MLflow.",
@@ -80,10 +77,10 @@ class PromoteConfig(Config):
     reason: str = ""
 
 
-def promote_job(stores: Sequence[FeatureStore]) -> JobDefinition:
+def promote_job(plans: Sequence[Plan]) -> JobDefinition:
     """A job that sets `staging` or `production` on a variant's model version (threshold
     checked for production), so promotion can be launched from Dagit with config."""
-    by_name = {s.name: s for s in stores}
+    by_name = {p.store: p for p in plans}  # the plans the definitions were built from
 
     @op(required_resource_keys={"settings"})
     def promote_model(context: OpExecutionContext, config: PromoteConfig) -> None:
@@ -91,9 +88,9 @@ def promote_job(stores: Sequence[FeatureStore]) -> JobDefinition:
             raise ValueError(f"to={config.to!r}: choose {' or '.join(ALIASES)}.")
         if config.store not in by_name:
             raise ValueError(f"store={config.store!r}: this code location has {sorted(by_name)}.")
-        store = by_name[config.store]
+        plan = by_name[config.store]
         done = promote_variant(
-            context.resources.settings.mlflow_client(), store.plan(), config.output,
+            context.resources.settings.mlflow_client(), plan, config.output,
             config.variant or None, config.to, version=config.version or None,
             reason=config.reason,
         )  # fmt: skip

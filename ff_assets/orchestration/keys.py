@@ -10,9 +10,9 @@ from ff_assets.core.plan import PlannedAsset
 
 
 def asset_key(store: str, asset: PlannedAsset) -> AssetKey:
-    """`reviews/tokens`, `reviews/text_vector/tfidf`: store, feature or stage, then variant."""
-    variant = ["__".join(asset.variant)] if asset.variant else []
-    return AssetKey([store, asset.base, *variant])
+    """`reviews/tokens`, `reviews/text_vector__tfidf`: the store, then the asset's key name,
+    whose last segment (what Dagit labels a node with) says what the asset is."""
+    return AssetKey([store, asset.key_name])
 
 
 def python_name(key: AssetKey) -> str:

@@ -55,12 +55,11 @@ def materialize_store(
     progress: Callable[[str], None] = lambda _: None,
 ) -> MaterializeReport:
     """Materialize everything `outputs` need, both partitions, every variant."""
-    outputs = tuple(outputs or ())
-    plan = store.plan(outputs or None, pins=pins)
+    entry = StorePlan(store, tuple(outputs or ()) or None, pins)
+    plan = entry.plan
     defs = build_definitions(
-        [StorePlan(store, outputs or None, pins)], home=home, data_dir=data_dir,
-        mlflow_tracking_uri=tracking_uri,
-    )  # fmt: skip
+        [entry], home=home, data_dir=data_dir, mlflow_tracking_uri=tracking_uri
+    )
     instance = instance or project_instance(home)
     report = MaterializeReport()
     progress(f"materializing {len(plan.assets)} assets of store {store.name} (train and test)")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_pyspark import LazyPySparkResource
 from mlflow.tracking import MlflowClient
-from pyspark.sql import DataFrame
 
 from ff_assets.config import ProjectPaths
 from ff_assets.examples.data import data_dir
 from ff_assets.spark.session import spark_session
-from ff_assets.spark.tables import write_table
+from ff_assets.spark.storage import Layout
 from ff_assets.tracking.registry import tracking_client
 
 
@@ -25,6 +24,7 @@ class FFAssetsSettings(ConfigurableResource):
     data_dir: str = ""
     mlflow_tracking_uri: str = ""
     mlflow_experiment: str = "ff_assets"
+    feature_statistics: bool = True  # one aggregation per stored table, shown in Dagit
 
     @property
     def paths(self) -> ProjectPaths:
@@ -42,13 +42,10 @@ class FFAssetsSettings(ConfigurableResource):
         """A registry client, checked to answer (a clear error names the URI otherwise)."""
         return tracking_client(self.tracking_uri())
 
-    def fit_keys_path(self, key_path: Sequence[str]) -> Path:
-        """The Delta table of entity keys a fit saw (what the fit-rows check verifies)."""
-        return self.paths.tables.joinpath("_fit_keys", *key_path)
-
-    def record_fit_keys(self, key_path: Sequence[str], keys: DataFrame) -> int:
-        """Store the keys a fit is about to see; return how many there are."""
-        return write_table(keys, self.fit_keys_path(key_path)).rows
+    @property
+    def layout(self) -> Layout:
+        """Where tables, views and fitted stages live under the home."""
+        return Layout.under(self.paths.home)
 
 
 class DeltaSparkResource(LazyPySparkResource):

@@ -145,3 +145,69 @@ def evaluate(stage: StageSpec, scored: DataFrame) -> dict[str, float]:
 
 def is_model(obj: object) -> bool:
     return isinstance(obj, Model)
+
+
+# Metrics a confusion matrix gives: every partition's, from one aggregation over the scored
+# rows (Spark's evaluators take one pass per metric and partition).
+_CONFUSION_METRICS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
+
+
+def evaluate_partitions(
+    stage: StageSpec, scored: DataFrame, partitions: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """The model's metrics per partition of its scored rows (`{"test": {"accuracy": ...}}`).
+
+    Classification metrics come from one grouped count (label, prediction, partition), with
+    the definitions of Spark's MulticlassClassificationEvaluator (weighted by label counts);
+    other metrics go through Spark's evaluators.
+    """
+    metric = stage.metric or "accuracy"
+    has_split = SPLIT_COLUMN in scored.columns
+    wanted = [p for p in partitions if p in PARTITIONS] if has_split else ["all"]
+    if metric not in _CONFUSION_METRICS:
+        result = {}
+        for partition in wanted:
+            rows = scored.where(F.col(SPLIT_COLUMN) == partition) if has_split else scored
+            result[partition] = evaluate(stage, rows)
+        return result
+    label, prediction = stage.label or "label", stage.outputs[0]
+    groups = [SPLIT_COLUMN] if has_split else []
+    counts = scored.groupBy(*groups, label, prediction).count().collect()
+    by_partition: dict[str, dict[tuple[float, float], int]] = {}
+    for row in counts:
+        partition = row[SPLIT_COLUMN] if has_split else "all"
+        pair = (float(row[label]), float(row[prediction]))
+        by_partition.setdefault(partition, {})[pair] = int(row["count"])
+    return {p: confusion_metrics(by_partition[p]) for p in wanted if p in by_partition}
+
+
+def confusion_metrics(cells: dict[tuple[float, float], int]) -> dict[str, float]:
+    """Accuracy and label-weighted F1, precision and recall from (label, prediction) counts."""
+    total = sum(cells.values())
+    labels: dict[float, int] = {}
+    predicted: dict[float, int] = {}
+    for (label, prediction), n in cells.items():
+        labels[label] = labels.get(label, 0) + n
+        predicted[prediction] = predicted.get(prediction, 0) + n
+    f1 = precision = recall = 0.0
+    for label, count in labels.items():
+        tp = cells.get((label, label), 0)
+        p = tp / predicted[label] if predicted.get(label) else 0.0
+        r = tp / count
+        weight = count / total
+        precision += weight * p
+        recall += weight * r
+        f1 += weight * (2 * p * r / (p + r) if p + r else 0.0)
+    accuracy = sum(n for (a, b), n in cells.items() if a == b) / total
+    return {"accuracy": accuracy, "f1": f1, "weightedPrecision": precision,
+            "weightedRecall": recall}  # fmt: skip
+
+
+def pyfunc_prediction(output: str) -> list[Transformer]:
+    """MLflow's pyfunc wrapper of a Spark model returns the column `prediction`: copy the
+    output feature there, so a registered model serves through pyfunc too."""
+    from pyspark.ml.feature import SQLTransformer
+
+    if output == "prediction":
+        return []
+    return [SQLTransformer(statement=f"SELECT *, `{output}` AS prediction FROM __THIS__")]

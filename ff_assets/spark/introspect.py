@@ -24,7 +24,7 @@ from pyspark.ml.base import Predictor
 from pyspark.ml.param import Params
 
 from ff_assets.core.errors import DeclarationError, did_you_mean
-from ff_assets.core.specs import FitOn, StageKind, StageSpec, Tags, Threshold
+from ff_assets.core.specs import FitOn, StageKind, StageSpec, Storage, Tags, Threshold
 
 INPUT_PARAMS = ("inputCol", "inputCols", "featuresCol", "weightCol")
 OUTPUT_PARAMS = ("outputCol", "outputCols", "predictionCol")
@@ -102,6 +102,7 @@ def stage_from_spark(
     external_reason: str | None = None,
     metric: str | None = None,
     threshold: Threshold | None = None,
+    storage: Storage | str | None = None,
 ) -> StageSpec:
     """A StageSpec for a pyspark.ml Estimator or Transformer (or a `spark_stage` factory).
 
@@ -132,6 +133,7 @@ def stage_from_spark(
         external_reason=external_reason,
         metric=metric,
         threshold=threshold,
+        storage=storage,  # type: ignore[arg-type]  # StageSpec checks and converts it
         description=description,
         owner=owner,
         tags=tags,

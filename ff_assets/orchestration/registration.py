@@ -1,0 +1,128 @@
+"""The MLflow side of a store's run: registered models and variant comparisons.
+
+- `<model>_registered__<variant>`: the engine hands over the variant's inference pipeline
+  (every stage of its traversal as one Spark `PipelineModel`, fitted stages straight from the
+  run) with its test metrics; it is logged to MLflow with params and metrics, in a run nested
+  in the Dagster run's MLflow run, and registered as a new version;
+- `<output>_comparison`: the variants of one output side by side, read back from MLflow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import mlflow.spark
+import pyspark
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from ff_assets.core.plan import Plan, PlannedAsset, Variant
+from ff_assets.spark.engine import Evaluated
+from ff_assets.tracking.compare import compare_variants, comparison_table
+from ff_assets.tracking.registry import registered_model_name
+
+if TYPE_CHECKING:
+    from ff_assets.orchestration.assets import AssetGraph
+
+
+def registered_model(plan: Plan, variant: Variant) -> str:
+    """The MLflow registered-model name of a variant (`reviews.sentiment_prediction.tfidf`)."""
+    return registered_model_name(plan.store, variant.output, variant.slug)
+
+
+def _params(plan: Plan, variant: Variant) -> dict[str, str]:
+    params = {}
+    for key in variant.nodes:
+        stage = plan.nodes[key].stage
+        params.update({f"{stage.name}.{name}": value for name, value in stage.params})
+    return params
+
+
+def register(
+    context: AssetExecutionContext, graph: AssetGraph, evaluated: Evaluated
+) -> MaterializeResult:
+    """Log a variant's inference pipeline, params and test metrics; register a version."""
+    plan, variant = graph.plan, evaluated.variant
+    settings = context.resources.settings
+    stage = plan.nodes[variant.model_node or ""].stage
+    name = registered_model(plan, variant)
+    context.resources.mlflow  # noqa: B018 - opens this Dagster run's MLflow run
+    # dagster-mlflow sets the tracking URI only; `log_model` registers through MLflow's
+    # process-wide registry URI, which an earlier run here (or an inherited
+    # MLFLOW_REGISTRY_URI) may have pointed at another store.
+    mlflow.set_registry_uri(settings.tracking_uri())
+    tags = {
+        "dagster_run_id": context.run.run_id, "ff_assets.store": plan.store,
+        "ff_assets.output": variant.output, "ff_assets.variant": variant.name,
+        "ff_assets.asset": graph.keys[evaluated.asset].to_user_string(),
+    }  # fmt: skip
+    with mlflow.start_run(run_name=variant.name, nested=True, tags=tags) as run:
+        mlflow.log_params(_params(plan, variant))
+        mlflow.log_metrics(evaluated.metrics)
+        mlflow.log_dict({"stages": list(variant.nodes)}, "lineage.json")
+        info = mlflow.spark.log_model(
+            evaluated.pipeline,
+            artifact_path="inference_pipeline",
+            registered_model_name=name,
+            # Stated, not inferred: inference starts a Python subprocess per model.
+            pip_requirements=[f"pyspark=={pyspark.__version__}"],
+        )
+    version = str(info.registered_model_version)
+    client = settings.mlflow_client()
+    client.set_model_version_tag(name, version, "dagster_run_id", context.run.run_id)
+    client.set_model_version_tag(name, version, "variant", variant.name)
+    metric = f"test_{stage.metric or 'accuracy'}"
+    meets: Any = "no threshold"
+    if stage.threshold and metric in evaluated.metrics:
+        meets = stage.threshold.holds(evaluated.metrics[metric])
+    return MaterializeResult(
+        asset_key=graph.keys[evaluated.asset],
+        metadata={
+            "registered_model": name,
+            "model_version": version,
+            "model_uri": f"models:/{name}/{version}",
+            "mlflow_run_id": run.info.run_id,
+            "tracking_uri": settings.tracking_uri(),
+            "stages_in_pipeline": MetadataValue.json(list(evaluated.stages)),
+            **evaluated.metrics,
+            "meets_production_threshold": meets,
+        },
+    )
+
+
+def compare(
+    context: AssetExecutionContext, graph: AssetGraph, planned: PlannedAsset
+) -> MaterializeResult:
+    """The variants of one output side by side, from the MLflow registry."""
+    plan = graph.plan
+    output = planned.base.removesuffix("_comparison")
+    variants = plan.variants_of(output)
+    metric = plan.nodes[variants[0].model_node or ""].stage.metric or "accuracy"
+    client = context.resources.settings.mlflow_client()
+    rows = compare_variants(client, [(v.name, registered_model(plan, v)) for v in variants])
+    headers, body = comparison_table(rows, metric)
+    best = max(
+        (r for r in rows if isinstance(r.metrics.get(metric), float)),
+        key=lambda r: r.metrics[metric],
+        default=None,
+    )
+    return MaterializeResult(
+        asset_key=graph.keys[planned.name],
+        metadata={
+            "comparison": MetadataValue.md(_markdown(headers, body)),
+            "best_variant": best.variant if best else "none registered",
+            "rows": MetadataValue.json(
+                [dict(zip(headers, map(str, r), strict=True)) for r in body]
+            ),
+        },
+    )
+
+
+def _markdown(headers: list[str], body: list[list]) -> str:
+    rule = "|" + "|".join("---" for _ in headers) + "|"
+    cells = ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in body]
+    return "\n".join(["| " + " | ".join(headers) + " |", rule, *cells])
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,645 @@
+"""The execution engine: a plan, or any selection of its assets, run as one Spark program.
+
+What a run does, in the plan's (topological) order:
+- works out, before touching data, which nodes it computes, which it fits, and which assets
+  it reads back (`Schedule`): a selected asset is computed; an unselected view is recomputed
+  from its recipe; an unselected table or fitted stage is read from storage, nothing else is;
+- computes each node's frame once, by applying the stage to the frame it reads from, so a
+  row-wise chain (tokenizer -> hashing TF -> ...) is one Spark lineage with no write or join
+  between its stages; a frame read by two or more consumers (or written and summarized) is
+  cached, pruned to the columns still needed, and released after its last use;
+- fits an estimator on the train rows of its input frame, once, and keeps the fitted stage in
+  memory for every later stage of the run and for the inference pipelines;
+- writes each selected table once (Delta) or records each selected view's recipe; takes its
+  statistics in one aggregation over the frame it just wrote, and evaluates its checks on
+  what the run holds (the split's assignment, the fit's rows, the written schema);
+- stops what depends on a failed stage or a failed blocking check, and carries on with
+  everything independent of it (other variants).
+
+It yields one outcome per selected asset and check; the Dagster layer turns them into
+materializations and check results, and the tracking layer logs `Evaluated` models to MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.ml import PipelineModel, Transformer
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ff_assets.core.errors import DataFormatError, DeclarationError
+from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
+from ff_assets.core.specs import StageKind, Storage
+from ff_assets.spark import execute
+from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
+from ff_assets.spark.statistics import feature_statistics, statistics_markdown
+from ff_assets.spark.storage import Layout, NotMaterializedError
+from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
+
+_SAMPLE = 5
+FEATURE_ROLES = (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES)
+FIT_ROLES = (AssetRole.FITTED, AssetRole.MODEL)
+
+
+# -- outcomes --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Materialized:
+    """A selected asset stored by this run (a table, a view's recipe or a fitted stage)."""
+
+    asset: str
+    metadata: dict[str, Any]
+    markdown: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    partitions: tuple[str, ...] | None = None  # None: unpartitioned
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A blocking check evaluated on what the run holds."""
+
+    asset: str
+    check: str
+    passed: bool
+    description: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A model's inference pipeline and its test metrics, ready to be registered."""
+
+    asset: str
+    variant: Variant
+    pipeline: PipelineModel
+    metrics: dict[str, float]
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A selected asset this run did not store, and why."""
+
+    asset: str
+    stage: str
+    reason: str
+    error: BaseException | None = None  # the stage's own error; None when skipped
+
+
+Outcome = Materialized | Checked | Evaluated | Failed
+
+
+@dataclass
+class Record:
+    """What a run did, for tests and benchmarks: each list in the order it happened."""
+
+    computed: list[str] = field(default_factory=list)  # node frames computed
+    fitted: list[str] = field(default_factory=list)
+    loaded_tables: list[str] = field(default_factory=list)  # assets read back
+    loaded_fitted: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # tables and views stored
+
+
+# -- the schedule (pure: decided before any data is read) -------------------------------------
+@dataclass(frozen=True)
+class Schedule:
+    """Which nodes a run computes and fits, what it reads back, and how often it uses each
+    frame (a frame used twice or more is cached)."""
+
+    compute: frozenset[str]
+    fit: frozenset[str]
+    loads: frozenset[str]  # asset names read from storage
+    load_fitted: frozenset[str]  # estimator nodes whose stored fit is used
+    needs: Mapping[str, frozenset[tuple[str, str]]]  # node -> (feature, node) kept downstream
+    uses: Mapping[str, int]  # node or loaded asset -> uses of its frame
+    last_use: Mapping[str, int]  # node or loaded asset -> index of the last node using it
+
+    @classmethod
+    def build(cls, plan: Plan, selection: Iterable[str], targets: Iterable[str] = ()) -> Schedule:
+        """The schedule materializing `selection` (asset names); `targets` are node frames
+        wanted without storing anything (a view being read)."""
+        chosen = set(selection)
+        compute, fit, loads = set(targets), set(), set()
+        for name in chosen:
+            asset = plan.assets[name]
+            if asset.role in FEATURE_ROLES or asset.role is AssetRole.REGISTERED:
+                compute.add(asset.node)
+            elif asset.role in FIT_ROLES:
+                fit.add(asset.node)
+        order = list(plan.nodes)
+        needs: dict[str, set[tuple[str, str]]] = {k: set() for k in order}
+        for key in reversed(order):  # consumers before their producers
+            if key not in compute and key not in fit:
+                continue
+            node = plan.nodes[key]
+            for feature, dep in node.deps:
+                holder = plan.asset_of(feature, dep)
+                if holder.name in chosen or holder.storage is Storage.VIEW:
+                    compute.add(dep)
+                else:
+                    loads.add(holder.name)
+            upstream = set(node.deps)
+            if key in compute:
+                upstream |= {p for p in needs[key] if p[1] != key}
+            for dep in node.dep_nodes():
+                needs[dep] |= upstream
+        uses: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for index, key in enumerate(order):
+            node = plan.nodes[key]
+            if key in compute:
+                stored = [a for a in plan.assets.values() if a.node == key and a.name in chosen]
+                tables = [a for a in stored if a.role in FEATURE_ROLES]
+                own = 2 * sum(a.storage is Storage.TABLE for a in tables)  # write + statistics
+                own += node.stage.kind is StageKind.SPLIT  # the disjoint check
+                own += node.stage.kind is StageKind.MODEL  # evaluation
+                uses[key] = uses.get(key, 0) + own
+                last[key] = max(last.get(key, index), index)
+            if key not in compute and key not in fit:
+                continue
+            reads = (key in compute) + (key in fit)
+            for source in _sources(plan, node, compute):
+                uses[source] = uses.get(source, 0) + reads
+                last[source] = index
+        load_fitted = frozenset(
+            k for k in compute if plan.nodes[k].stage.is_estimator and k not in fit
+        )
+        return cls(
+            compute=frozenset(compute), fit=frozenset(fit), loads=frozenset(loads),
+            load_fitted=load_fitted, needs={k: frozenset(v) for k, v in needs.items()},
+            uses=uses, last_use=last,
+        )  # fmt: skip
+
+
+def _sources(plan: Plan, node: Node, compute: set[str] | frozenset[str]) -> list[str]:
+    """Where a node's inputs come from: computed node frames, or loaded asset names."""
+    found: dict[str, None] = {}
+    for feature, dep in node.deps:
+        found[dep if dep in compute else plan.asset_of(feature, dep).name] = None
+    return list(found)
+
+
+# -- the run ---------------------------------------------------------------------------------
+@dataclass
+class _Frame:
+    df: DataFrame
+    columns: dict[str, str]  # feature -> node that wrote it
+    partitioned: bool
+
+
+class Engine:
+    """Runs a plan's assets on one Spark session, storing them under a `Layout`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        spark: SparkSession,
+        layout: Layout,
+        *,
+        data_dir: Path,
+        run_id: str = "",
+        statistics: bool = True,
+    ) -> None:
+        self.plan = plan
+        self.spark = spark
+        self.layout = layout
+        self.data_dir = data_dir
+        self.run_id = run_id
+        self.statistics = statistics
+        self.record = Record()
+
+    def key(self, asset: str) -> tuple[str, str]:
+        """The asset's key path (`store`, key name): its folder in every storage root."""
+        return (self.plan.store, self.plan.assets[asset].key_name)
+
+    # -- public entry points ---------------------------------------------------------------
+    def run(
+        self, selection: Iterable[str], partitions: Sequence[str] = PARTITIONS
+    ) -> Iterator[Outcome]:
+        """Materialize `selection` (planned asset names) for `partitions`, yielding outcomes
+        in dependency order."""
+        chosen = [a for a in self.plan.assets if a in set(selection)]
+        yield from _Run(self, Schedule.build(self.plan, chosen), chosen, tuple(partitions)).go()
+
+    def load(self, asset: str, partitions: Sequence[str] | None = None) -> DataFrame:
+        """An asset's rows as a DataFrame: a table read from Delta, a view recomputed from the
+        tables it reads (its recipe); the entity key, its features and the split column."""
+        planned = self.plan.assets[asset]
+        if planned.role not in FEATURE_ROLES:
+            raise DeclarationError(
+                f"asset {asset!r} is a {planned.role.value} asset, not a table of rows."
+            )
+        wanted = tuple(partitions or PARTITIONS)
+        if planned.storage is Storage.TABLE:
+            frame = _read(self.spark, self.layout, self.key(asset), asset)
+            if planned.partitioned:
+                frame = frame.where(F.col(SPLIT_COLUMN).isin(list(wanted)))
+            return frame
+        run = _Run(self, Schedule.build(self.plan, (), targets=(planned.node,)), [], wanted)
+        for outcome in run.go():
+            if isinstance(outcome, Failed):
+                raise RuntimeError(outcome.reason) from outcome.error
+        frame = run.frames[planned.node]
+        node = self.plan.nodes[planned.node]
+        return run.rows_of(frame, node, planned)
+
+
+def _read(spark: SparkSession, layout: Layout, key: tuple[str, str], asset: str) -> DataFrame:
+    path = layout.table_path(key)
+    if not table_exists(spark, path):
+        raise NotMaterializedError(
+            f"asset {'/'.join(key)} has no Delta table at {path}: materialize it first (or "
+            f"select it together with the assets that read it)."
+        )
+    return read_table(spark, path)
+
+
+class _Run:
+    """One run's state: frames, fitted stages, failures; `go()` yields the outcomes."""
+
+    def __init__(
+        self, engine: Engine, schedule: Schedule, selection: list[str], partitions: tuple
+    ) -> None:
+        self.e = engine
+        self.plan = engine.plan
+        self.s = schedule
+        self.selection = selection
+        self.partitions = partitions
+        # Rows every frame keeps: the run's partitions, and train rows for any fit.
+        self.rows = tuple(
+            p for p in PARTITIONS if p in partitions or (p == "train" and schedule.fit)
+        )
+        self.frames: dict[str, _Frame] = {}
+        self.loaded: dict[str, _Frame] = {}
+        self.cached: dict[str, _Frame] = {}
+        self.fitted: dict[str, Transformer] = {}
+        self.broken: dict[str, str] = {}  # node -> why its outputs are unavailable
+        self.overlap: dict[str, tuple[int, DataFrame | None]] = {}  # split -> keys in both
+        self.fit_counts: dict[tuple[int, bool], int] = {}
+        self.metrics: dict[str, dict[str, dict[str, float]]] = {}  # model -> partition -> m
+        self.sizes: dict[str, dict[str, int]] = {}  # node -> rows per partition written
+        self.assignment: _Frame | None = None  # the split's rows, every partition
+
+    # -- driver ----------------------------------------------------------------------------
+    def go(self) -> Iterator[Outcome]:
+        by_node: dict[str, list[PlannedAsset]] = {}
+        for name in self.selection:
+            planned = self.plan.assets[name]
+            by_node.setdefault(planned.node, []).append(planned)
+        try:
+            for index, key in enumerate(self.plan.nodes):
+                if key in self.s.compute or key in self.s.fit:
+                    yield from self._node(key, by_node.get(key, []))
+                self._release(index)
+        finally:
+            for frame in self.cached.values():
+                frame.df.unpersist()
+            self.cached.clear()
+
+    def _node(self, key: str, selected: list[PlannedAsset]) -> Iterator[Outcome]:
+        node = self.plan.nodes[key]
+        upstream = next((self.broken[d] for d in node.dep_nodes() if d in self.broken), None)
+        if upstream is not None:
+            self.broken[key] = upstream
+            for planned in selected:
+                yield Failed(planned.name, node.stage.name, f"not run: {upstream}")
+            return
+        try:
+            yield from self._compute(key, node, selected)
+        except Exception as error:  # the stage's own failure: stop its downstream, go on
+            reason = f"stage {node.stage.name!r} failed: {type(error).__name__}: {error}"
+            self.broken.setdefault(key, reason)
+            for planned in selected:
+                yield Failed(planned.name, node.stage.name, reason, error)
+
+    def _compute(self, key: str, node: Node, selected: list[PlannedAsset]) -> Iterator[Outcome]:
+        stage = node.stage
+        done: set[str] = set()
+        if stage.kind is StageKind.SOURCE:
+            raw = execute.read_source(stage, self.e.spark, self.e.data_dir)
+            frame = _Frame(raw, {f: key for f in stage.outputs}, partitioned=False)
+        else:
+            inputs = self._assemble(node)
+            if key in self.s.fit:
+                yield from self._fit(key, node, inputs, selected, done)
+                if key in self.broken or key not in self.s.compute:
+                    return
+            if stage.kind is StageKind.SPLIT:
+                frame = self._split(key, node, inputs)
+            else:
+                fitted = self._fitted_stage(key) if stage.is_estimator else None
+                out = execute.apply(stage, node.entity_key, inputs.df, fitted)
+                columns = {**inputs.columns, **{f: key for f in stage.outputs}}
+                if stage.kind is StageKind.MODEL:  # its extra columns serve the evaluation
+                    columns.update({c: key for c in out.columns if c not in inputs.df.columns})
+                else:
+                    keep = [c for c in inputs.df.columns if c not in stage.outputs]
+                    out = out.select(*keep, *stage.outputs)
+                frame = self._maybe_cache(key, node, _Frame(out, columns, inputs.partitioned))
+                if stage.kind is StageKind.MODEL:
+                    self.metrics[key] = execute.evaluate_partitions(
+                        stage, frame.df, self.partitions
+                    )
+        if stage.kind is StageKind.SOURCE:
+            frame = self._maybe_cache(key, node, frame)
+        self.frames[key] = frame
+        self.e.record.computed.append(key)
+        for planned in selected:
+            if planned.name in done:
+                continue
+            if planned.role in FEATURE_ROLES:
+                yield from self._store(node, planned, frame)
+            elif planned.role is AssetRole.REGISTERED:
+                yield self._evaluated(node, planned)
+        if stage.kind is StageKind.SPLIT:
+            yield from self._disjoint(key, node, selected)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _source_frame(self, feature: str, dep: str) -> _Frame:
+        if dep in self.s.compute:
+            return self.frames[dep]
+        holder = self.plan.asset_of(feature, dep)
+        if holder.name not in self.loaded:
+            df = _read(self.e.spark, self.e.layout, self.e.key(holder.name), holder.name)
+            if holder.partitioned:
+                self._remember_stored_split(holder, df)
+                df = df.where(F.col(SPLIT_COLUMN).isin(list(self.rows)))
+            frame = _Frame(df, {f: dep for f in holder.features}, holder.partitioned)
+            if self.s.uses.get(holder.name, 0) > 1:
+                frame.df = frame.df.cache()
+                self.cached[holder.name] = frame
+            self.loaded[holder.name] = frame
+            self.e.record.loaded_tables.append(holder.name)
+        return self.loaded[holder.name]
+
+    def _assemble(self, node: Node) -> _Frame:
+        """The node's input rows: the frame that already holds most of what it reads, joined
+        on the entity key with whatever it lacks."""
+        wanted = list(dict.fromkeys(node.deps))
+        sources = {pair: self._source_frame(*pair) for pair in wanted}
+        candidates = list({id(f): f for f in sources.values()}.values())
+        base = max(candidates, key=lambda f: sum(f.columns.get(a) == b for a, b in wanted))
+        df, columns, partitioned = base.df, dict(base.columns), base.partitioned
+        missing: dict[int, list[str]] = {}
+        for (feature, dep), frame in sources.items():
+            if columns.get(feature) != dep:
+                missing.setdefault(id(frame), []).append(feature)
+        for frame in candidates:
+            features = missing.get(id(frame))
+            if not features:
+                continue
+            both = partitioned and frame.partitioned
+            on = [node.entity_key, SPLIT_COLUMN] if both else [node.entity_key]
+            extra = [SPLIT_COLUMN] if frame.partitioned and not partitioned else []
+            df = df.drop(*[f for f in features if f in df.columns])
+            df = df.join(frame.df.select(*on, *extra, *features), on=on, how="inner")
+            columns.update({f: frame.columns[f] for f in features})
+            partitioned = partitioned or frame.partitioned
+        return _Frame(df, columns, partitioned)
+
+    def _maybe_cache(self, key: str, node: Node, frame: _Frame) -> _Frame:
+        if self.s.uses.get(key, 0) < 2:
+            return frame
+        needed = self.s.needs.get(key, frozenset())
+        label = {node.stage.label} if node.stage.label else set()
+        keep = [
+            c
+            for c in frame.df.columns
+            if c in (node.entity_key, SPLIT_COLUMN)
+            or frame.columns.get(c) == key
+            or (c, frame.columns.get(c)) in needed
+            or c in label
+        ]
+        columns = {c: n for c, n in frame.columns.items() if c in keep}
+        cached = _Frame(frame.df.select(*keep).cache(), columns, frame.partitioned)
+        self.cached[key] = cached
+        self.e.record.cached.append(key)
+        return cached
+
+    def _release(self, index: int) -> None:
+        for name, frame in list(self.cached.items()):
+            if self.s.last_use.get(name, -1) <= index:
+                frame.df.unpersist()
+                del self.cached[name]
+
+    # -- split -----------------------------------------------------------------------------
+    def _split(self, key: str, node: Node, inputs: _Frame) -> _Frame:
+        assigned = execute.assign_split(inputs.df.drop(SPLIT_COLUMN), node.stage, node.entity_key)
+        columns = {f: key for f in node.stage.outputs}
+        frame = _Frame(assigned, columns, partitioned=True)
+        frame = self._maybe_cache(key, node, frame)
+        self.assignment = frame  # every row, for the disjoint check
+        if set(self.rows) != set(PARTITIONS):
+            frame = _Frame(frame.df.where(F.col(SPLIT_COLUMN).isin(list(self.rows))), columns, True)
+        return frame
+
+    def _disjoint(self, key: str, node: Node, selected: list[PlannedAsset]) -> Iterator[Checked]:
+        planned = self.plan.assets[key]
+        if planned not in selected and not self.s.fit:
+            return  # nothing of this run depends on the split's keys being disjoint
+        assert self.assignment is not None
+        assignment = self.assignment.df.select(node.entity_key, SPLIT_COLUMN)
+        path = self.e.layout.table_path(self.e.key(key))
+        if set(self.partitions) != set(PARTITIONS) and table_exists(self.e.spark, path):
+            # Rows of partitions this run does not write stay as stored: check them too.
+            stored = read_table(self.e.spark, path).where(
+                ~F.col(SPLIT_COLUMN).isin(list(self.partitions))
+            )
+            assignment = assignment.unionByName(stored.select(node.entity_key, SPLIT_COLUMN))
+        count, keys = _keys_in_both(assignment, node.entity_key)
+        self.overlap[key] = (count, keys)
+        if planned not in selected:
+            return
+        sample = [r[0] for r in keys.limit(_SAMPLE).collect()] if count else []
+        if count:
+            self.broken[key] = f"check train_test_disjoint of {key!r} failed"
+        yield Checked(
+            asset=key, check="train_test_disjoint", passed=count == 0,
+            description=None if count == 0 else f"{count} keys are in both train and test "
+            f"(e.g. {sample}): the split rule must give each key one partition; fix it and "
+            "re-materialize both partitions.",
+            metadata={"keys_in_both": count, "rows_per_partition": self.sizes.get(key, {})},
+        )  # fmt: skip
+
+    def _remember_stored_split(self, holder: PlannedAsset, df: DataFrame) -> None:
+        node = self.plan.nodes[holder.node]
+        if node.stage.kind is StageKind.SPLIT and holder.node not in self.overlap and self.s.fit:
+            self.overlap[holder.node] = _keys_in_both(df, node.entity_key)
+
+    # -- fits ------------------------------------------------------------------------------
+    def _fit(
+        self, key: str, node: Node, inputs: _Frame, selected: list[PlannedAsset], done: set[str]
+    ) -> Iterator[Outcome]:
+        train_only = node.fit_rows is FitRows.TRAIN and inputs.partitioned
+        rows = inputs.df.where(F.col(SPLIT_COLUMN) == "train") if train_only else inputs.df
+        rows = rows.drop(SPLIT_COLUMN) if SPLIT_COLUMN in rows.columns else rows
+        check = self._fit_check(key, node, inputs, rows, train_only)
+        fitted = execute.fit(node.stage, rows)
+        self.fitted[key] = fitted
+        self.e.record.fitted.append(key)
+        planned = self.plan.assets[key]
+        if planned in selected:
+            target = self.e.layout.save_fitted(self.e.key(key), fitted, self.e.run_id)
+            done.add(key)
+            yield Materialized(
+                asset=key,
+                metadata={"stage_class": type(fitted).__name__, "rows_fitted": check.metadata[
+                    "rows_fitted"]},
+                paths={"path": str(target)},
+            )  # fmt: skip
+            yield check
+        if not check.passed:
+            self.broken[key] = f"check fit_rows_are_train of {key!r} failed"
+
+    def _fit_check(
+        self, key: str, node: Node, inputs: _Frame, rows: DataFrame, train_only: bool
+    ) -> Checked:
+        """Every key the fit sees is a train key of each split upstream of it: the fit reads
+        train rows only, and no key of those is also a test key of the split."""
+        memo = (id(inputs.df), train_only)  # K models reading one frame: counted once
+        if memo not in self.fit_counts:
+            self.fit_counts[memo] = rows.count()
+        seen = self.fit_counts[memo]
+        leaked, sample = 0, []
+        splits = [
+            k for k in self.plan.upstream_nodes(key)
+            if self.plan.nodes[k].stage.kind is StageKind.SPLIT
+        ]  # fmt: skip
+        for split in splits:
+            count, keys = self.overlap.get(split, (0, None))
+            if count and keys is not None:
+                hits = rows.select(node.entity_key).join(keys, on=node.entity_key, how="inner")
+                found = hits.count()
+                leaked += found
+                sample += [r[0] for r in hits.limit(_SAMPLE).collect()] if found else []
+        passed = leaked == 0 or not train_only
+        return Checked(
+            asset=key, check="fit_rows_are_train", passed=passed,
+            description=None if passed else f"the fit saw {leaked} test rows (e.g. "
+            f"{sample[:_SAMPLE]}): it must read only the train partition of its inputs.",
+            metadata={
+                "rows_fitted": seen, "test_rows_fitted": leaked,
+                "declared_fit_rows": node.fit_rows.value if node.fit_rows else "n/a",
+            },
+        )  # fmt: skip
+
+    def _fitted_stage(self, key: str) -> Transformer:
+        if key not in self.fitted:
+            stored = self.e.layout.load_fitted(self.e.spark, self.e.key(key))
+            self.fitted[key] = stored
+            self.e.record.loaded_fitted.append(key)
+        return self.fitted[key]
+
+    # -- storing ---------------------------------------------------------------------------
+    def rows_of(self, frame: _Frame, node: Node, planned: PlannedAsset) -> DataFrame:
+        split = [SPLIT_COLUMN] if planned.partitioned else []
+        df = frame.df.select(node.entity_key, *planned.features, *split)
+        if planned.partitioned and set(self.partitions) != set(self.rows):
+            df = df.where(F.col(SPLIT_COLUMN).isin(list(self.partitions)))
+        return df
+
+    def _store(self, node: Node, planned: PlannedAsset, frame: _Frame) -> Iterator[Outcome]:
+        rows = self.rows_of(frame, node, planned)
+        key = self.e.key(planned.name)
+        fields = {f.name: f.dataType.simpleString() for f in rows.schema}
+        declared = self.plan.features
+        types = {f: declared[f].dtype for f in planned.features if f in declared}
+        types = {f: t for f, t in types.items() if t}
+        problems = schema_problems(fields, node.entity_key, planned.features, types)
+        if problems:
+            raise DataFormatError(
+                f"asset {'/'.join(key)}: {'; '.join(problems)}. Nothing was written (the table "
+                "keeps its last good version): make the stage write every declared output "
+                "with its declared type."
+            )
+        partitions = self.partitions if planned.partitioned else None
+        metadata: dict[str, Any] = {"storage": planned.storage.value}
+        paths: dict[str, str] = {}
+        markdown: dict[str, str] = {}
+        if planned.storage is Storage.TABLE:
+            commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
+            paths["path"] = str(self.e.layout.table_path(key))
+            metadata.update({"delta_version": commit.version, "rows_written": commit.rows})
+            metadata["dagster/row_count"] = commit.rows
+        else:
+            recipe = self._recipe(node, planned)
+            paths["recipe"] = str(self.e.layout.write_view(key, recipe))
+            metadata["recipe"] = recipe
+        self.e.record.written.append(planned.name)
+        if partitions:
+            metadata["partitions"] = ", ".join(partitions)
+        for partition, values in self.metrics.get(node.key, {}).items():
+            metadata.update({f"{partition}_{name}": value for name, value in values.items()})
+        cheap = planned.storage is Storage.TABLE or node.key in self.cached
+        if self.e.statistics and cheap:
+            stats = feature_statistics(rows, list(planned.features))
+            markdown["feature_statistics"] = statistics_markdown(stats)
+            metadata["feature_statistics_json"] = stats
+            self.sizes[node.key] = {
+                p: s["count"] for p, s in stats[planned.features[0]].items() if p in PARTITIONS
+            }
+        yield Materialized(planned.name, metadata, markdown, paths, partitions)
+        yield Checked(
+            asset=planned.name, check="schema_matches_declaration", passed=True,
+            description=None, metadata={"columns": fields},
+        )  # fmt: skip
+
+    def _recipe(self, node: Node, planned: PlannedAsset) -> dict[str, Any]:
+        """What a view is recomputed from: its stage and the assets that stage reads."""
+        reads = []
+        for feature, dep in node.deps:
+            holder = self.plan.asset_of(feature, dep)
+            reads.append({"feature": feature, "asset": "/".join(self.e.key(holder.name)),
+                          "storage": holder.storage.value})  # fmt: skip
+        return {
+            "asset": "/".join(self.e.key(planned.name)),
+            "stage": node.stage.name,
+            "kind": node.stage.kind.value,
+            "params": dict(node.stage.params),
+            "reads": reads,
+        }
+
+    # -- models ----------------------------------------------------------------------------
+    def _evaluated(self, node: Node, planned: PlannedAsset) -> Evaluated:
+        variant = next(v for v in self.plan.variants if v.registered_asset == planned.name)
+        stages: list[Transformer] = []
+        for key in self.plan.upstream_nodes(node.key)[:-1]:
+            upstream = self.plan.nodes[key]
+            if upstream.stage.kind in (StageKind.SOURCE, StageKind.SPLIT):
+                continue
+            if upstream.stage.is_estimator:
+                stages.append(self._fitted_stage(key))
+                continue
+            runtime = execute.build(upstream.stage)
+            if not isinstance(runtime, Transformer):
+                raise DeclarationError(
+                    f"stage {upstream.stage.name!r} is a Python function, so it cannot be part "
+                    "of the registered inference pipeline (a Spark PipelineModel): declare it "
+                    "as a Spark ML Transformer to register models that use it."
+                )
+            stages.append(runtime)
+        model = self._fitted_stage(node.key)
+        pipeline = PipelineModel(
+            stages=[*stages, model, *execute.pyfunc_prediction(variant.output)]
+        )
+        test = self.metrics.get(node.key, {}).get("test", {})
+        return Evaluated(
+            asset=planned.name, variant=variant, pipeline=pipeline,
+            metrics={f"test_{k}": v for k, v in test.items()},
+            stages=tuple(type(s).__name__ for s in stages),
+        )  # fmt: skip
+
+
+def _keys_in_both(rows: DataFrame, key: str) -> tuple[int, DataFrame]:
+    """How many keys appear in more than one partition, and those keys."""
+    keys = (
+        rows.groupBy(key)
+        .agg(F.countDistinct(SPLIT_COLUMN).alias("partitions"))
+        .where("partitions > 1")
+        .select(key)
+    )
+    return keys.count(), keys

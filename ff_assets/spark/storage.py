@@ -1,0 +1,87 @@
+"""Where a project's assets live on disk, in one place: Delta tables, view recipes and fitted
+Spark ML stages, one folder per asset key (`<root>/<store>/<key name>`).
+
+The engine, the Dagster layer and the CLI all go through `Layout`, so the key-to-path rule
+exists once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.ml import PipelineModel, Transformer
+from pyspark.sql import SparkSession
+
+from ff_assets.core.errors import FFAssetsError
+
+KeyPath = Sequence[str]
+
+
+class NotMaterializedError(FFAssetsError, LookupError):
+    """An asset is read before it was ever materialized."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folders of one project home: tables (Delta), views (recipes), fitted stages."""
+
+    tables: Path
+    fitted: Path
+    views: Path
+
+    @classmethod
+    def under(cls, home: Path) -> Layout:
+        return cls(tables=home / "tables", fitted=home / "fitted", views=home / "views")
+
+    def table_path(self, key: KeyPath) -> Path:
+        return self.tables.joinpath(*key)
+
+    def view_path(self, key: KeyPath) -> Path:
+        return self.views.joinpath(*key[:-1], f"{key[-1]}.json")
+
+    # -- views ---------------------------------------------------------------------------
+    def write_view(self, key: KeyPath, recipe: Mapping[str, Any]) -> Path:
+        """Record a view's recipe (what it is recomputed from), replaced atomically."""
+        path = self.view_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(recipe, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+        return path
+
+    def has_view(self, key: KeyPath) -> bool:
+        return self.view_path(key).is_file()
+
+    # -- fitted stages -------------------------------------------------------------------
+    def save_fitted(self, key: KeyPath, model: Transformer, run_id: str) -> Path:
+        """Save a fitted stage in a folder of its own, then point `LATEST` at it.
+
+        Spark ML's `save(overwrite)` deletes before it writes; a new folder per run and an
+        atomic pointer swap keep the last good fit if a run fails half-way.
+        """
+        folder = self.fitted.joinpath(*key)
+        target = folder / "runs" / (run_id or uuid.uuid4().hex)
+        wrapped = model if isinstance(model, PipelineModel) else PipelineModel(stages=[model])
+        wrapped.write().overwrite().save(str(target))
+        tmp = folder / f".LATEST.{uuid.uuid4().hex}"
+        tmp.write_text(str(target))
+        os.replace(tmp, folder / "LATEST")
+        return target
+
+    def load_fitted(self, spark: SparkSession, key: KeyPath) -> Transformer:
+        """The latest fitted stage stored for an asset key (`spark` must be running)."""
+        del spark  # PipelineModel.load reads through the active session
+        pointer = self.fitted.joinpath(*key) / "LATEST"
+        if not pointer.is_file():
+            raise NotMaterializedError(
+                f"fitted stage {'/'.join(key)} has never been materialized (no {pointer}): "
+                "materialize it first, or together with the assets that use it."
+            )
+        model = PipelineModel.load(pointer.read_text().strip())
+        return model.stages[0] if len(model.stages) == 1 else model
