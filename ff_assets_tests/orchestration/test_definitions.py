@@ -32,12 +32,12 @@ def key(path: str) -> AssetKey:
 def test_reviews_asset_keys(specs: dict[AssetKey, AssetSpec]) -> None:
     expected = {
         "reviews/reviews_source", "reviews/split", "reviews/tokens", "reviews/term_counts",
-        "reviews/tfidf", "reviews/word2vec", "reviews/text_vector/tfidf",
-        "reviews/text_vector/word2vec", "reviews/sentiment_model/tfidf",
-        "reviews/sentiment_model/word2vec", "reviews/site_model/tfidf",
-        "reviews/site_model/word2vec", "reviews/sentiment_prediction/tfidf",
-        "reviews/sentiment_prediction/word2vec", "reviews/site_prediction/tfidf",
-        "reviews/site_prediction/word2vec",
+        "reviews/tfidf", "reviews/word2vec", "reviews/text_vector__tfidf",
+        "reviews/text_vector__word2vec", "reviews/sentiment_model__tfidf",
+        "reviews/sentiment_model__word2vec", "reviews/site_model__tfidf",
+        "reviews/site_model__word2vec", "reviews/sentiment_prediction__tfidf",
+        "reviews/sentiment_prediction__word2vec", "reviews/site_prediction__tfidf",
+        "reviews/site_prediction__word2vec",
     }  # fmt: skip
     assert {key(k) for k in expected} <= set(specs)
     # One tokens asset for all four variants: the shared stage is not copied per variant.
@@ -61,7 +61,7 @@ def test_every_planned_asset_is_defined_with_its_partitions(
 def test_post_split_assets_are_partitioned_pre_split_are_not(
     specs: dict[AssetKey, AssetSpec],
 ) -> None:
-    for path in ("reviews/split", "reviews/tokens", "reviews/text_vector/tfidf", "bank/split"):
+    for path in ("reviews/split", "reviews/tokens", "reviews/text_vector__tfidf", "bank/split"):
         assert specs[key(path)].partitions_def is not None, path
         assert specs[key(path)].partitions_def.get_partition_keys() == ["train", "test"]
     for path in ("reviews/reviews_source", "bank/clients", "reviews/tfidf", "bank/nba_model"):
@@ -94,7 +94,7 @@ def test_fit_assets_read_only_the_train_partition(
 def test_table_assets_read_every_row_of_their_partition(
     specs: dict[AssetKey, AssetSpec],
 ) -> None:
-    deps = {d.asset_key: d for d in specs[key("reviews/text_vector/tfidf")].deps}
+    deps = {d.asset_key: d for d in specs[key("reviews/text_vector__tfidf")].deps}
     assert deps[key("reviews/term_counts")].partition_mapping is None  # same partition
     assert key("reviews/tfidf") in deps  # and the fitted stage
 
@@ -102,10 +102,10 @@ def test_table_assets_read_every_row_of_their_partition(
 KINDS = {
     AssetRole.SOURCE: {"spark", "delta"},
     AssetRole.SPLIT: {"spark", "delta"},
-    AssetRole.FEATURES: {"spark", "delta"},
+    AssetRole.FEATURES: {"spark"},  # and "delta" for a table, "view" for a view
     AssetRole.FITTED: {"spark"},
-    AssetRole.MODEL: {"spark", "mlflow"},
-    AssetRole.REGISTERED: {"mlflow"},
+    AssetRole.MODEL: {"spark"},
+    AssetRole.REGISTERED: {"spark", "mlflow"},
     AssetRole.COMPARISON: {"mlflow"},
 }
 
@@ -150,4 +150,43 @@ def test_checks_and_jobs(defs: Definitions) -> None:
     assert ("reviews/tokens", "schema_matches_declaration") in checks
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"reviews__materialize", "bank__materialize"} <= jobs
-    assert {"spark", "settings", "delta_io_manager", "fitted_io_manager"} <= set(defs.resources)
+    assert {"spark", "settings", "delta_io_manager", "mlflow"} <= set(defs.resources)
+
+
+@pytest.mark.parametrize("store", ["reviews", "bank"])
+def test_last_key_segments_say_what_each_asset_is(
+    specs: dict[AssetKey, AssetSpec], store: str
+) -> None:
+    """Dagit labels a node by its key's last segment: unique within a store, and naming the
+    stage or feature with its variant (`sentiment_model__tfidf`)."""
+    last = [k.path[-1] for k in specs if k.path[0] == store]
+    assert len(last) == len(set(last))
+    plan = STORES[store].plan()
+    for planned in plan.assets.values():
+        segment = asset_key(store, planned).path[-1]
+        assert segment == "__".join((planned.base, *planned.variant)), planned.name
+    if store == "reviews":
+        assert "sentiment_model__tfidf" in last and "tfidf" in last
+
+
+def test_a_store_runs_as_one_subsettable_step(defs: Definitions) -> None:
+    """Every planned asset of a store is a spec of one multi-asset (one step for any
+    selection); scoring assets keep their own steps."""
+    graph = defs.resolve_asset_graph()
+    for store in STORES:
+        plan = STORES[store].plan()
+        keys = {asset_key(store, planned) for planned in plan.assets.values()}
+        [node] = {graph.get(k).assets_def for k in keys}
+        assert node.can_subset
+        assert set(node.keys) == keys
+        assert {c.asset_key for c in node.check_keys} <= keys
+
+
+def test_cheap_row_wise_features_are_views_and_say_so(specs: dict[AssetKey, AssetSpec]) -> None:
+    for path in ("reviews/tokens", "reviews/term_counts"):
+        assert specs[key(path)].metadata["storage"] == "view"
+        assert "view" in specs[key(path)].kinds and "delta" not in specs[key(path)].kinds
+    for path in ("reviews/reviews_source", "reviews/split", "reviews/text_vector__tfidf",
+                 "reviews/sentiment_prediction__tfidf"):  # fmt: skip
+        assert specs[key(path)].metadata["storage"] == "table"
+        assert "delta" in specs[key(path)].kinds
