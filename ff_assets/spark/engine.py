@@ -34,9 +34,14 @@ from pyspark.sql import functions as F
 from ff_assets.core.errors import DataFormatError, DeclarationError
 from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
 from ff_assets.core.specs import StageKind, Storage
+from ff_assets.core.store import HashSplit
 from ff_assets.spark import execute
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
-from ff_assets.spark.statistics import feature_statistics, statistics_markdown
+from ff_assets.spark.statistics import (
+    feature_statistics,
+    statistics_from_counts,
+    statistics_markdown,
+)
 from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
@@ -281,6 +286,7 @@ class _Run:
         self.overlap: dict[str, tuple[int, DataFrame | None]] = {}  # split -> keys in both
         self.fit_counts: dict[tuple[int, bool], int] = {}
         self.metrics: dict[str, dict[str, dict[str, float]]] = {}  # model -> partition -> m
+        self.cells: dict[str, dict[str, execute.Cells]] = {}  # model -> partition -> counts
         self.sizes: dict[str, dict[str, int]] = {}  # node -> rows per partition written
         self.assignment: _Frame | None = None  # the split's rows, every partition
 
@@ -341,7 +347,7 @@ class _Run:
                     out = out.select(*keep, *stage.outputs)
                 frame = self._maybe_cache(key, node, _Frame(out, columns, inputs.partitioned))
                 if stage.kind is StageKind.MODEL:
-                    self.metrics[key] = execute.evaluate_partitions(
+                    self.metrics[key], self.cells[key] = execute.evaluate_partitions(
                         stage, frame.df, self.partitions
                     )
         if stage.kind is StageKind.SOURCE:
@@ -444,17 +450,26 @@ class _Run:
         assert self.assignment is not None
         assignment = self.assignment.df.select(node.entity_key, SPLIT_COLUMN)
         path = self.e.layout.table_path(self.e.key(key))
-        if set(self.partitions) != set(PARTITIONS) and table_exists(self.e.spark, path):
-            # Rows of partitions this run does not write stay as stored: check them too.
-            stored = read_table(self.e.spark, path).where(
-                ~F.col(SPLIT_COLUMN).isin(list(self.partitions))
-            )
-            assignment = assignment.unionByName(stored.select(node.entity_key, SPLIT_COLUMN))
-        count, keys = _keys_in_both(assignment, node.entity_key)
+        stored_elsewhere = set(self.partitions) != set(PARTITIONS) and table_exists(
+            self.e.spark, path
+        )
+        if isinstance(node.stage.impl, HashSplit) and not stored_elsewhere:
+            # A hash of the key gives every copy of a key the same partition: disjoint by
+            # construction, so the run skips the pass over every key.
+            count, keys, method = 0, None, "hash of the key (one partition per key)"
+        else:
+            if stored_elsewhere:
+                # Rows of partitions this run does not write stay as stored: check them too.
+                stored = read_table(self.e.spark, path).where(
+                    ~F.col(SPLIT_COLUMN).isin(list(self.partitions))
+                )
+                assignment = assignment.unionByName(stored.select(node.entity_key, SPLIT_COLUMN))
+            count, keys = _keys_in_both(assignment, node.entity_key)
+            method = "every key's partitions counted"
         self.overlap[key] = (count, keys)
         if planned not in selected:
             return
-        sample = [r[0] for r in keys.limit(_SAMPLE).collect()] if count else []
+        sample = [r[0] for r in keys.limit(_SAMPLE).collect()] if count and keys else []
         if count:
             self.broken[key] = f"check train_test_disjoint of {key!r} failed"
         yield Checked(
@@ -462,7 +477,10 @@ class _Run:
             description=None if count == 0 else f"{count} keys are in both train and test "
             f"(e.g. {sample}): the split rule must give each key one partition; fix it and "
             "re-materialize both partitions.",
-            metadata={"keys_in_both": count, "rows_per_partition": self.sizes.get(key, {})},
+            metadata={
+                "keys_in_both": count, "rows_per_partition": self.sizes.get(key, {}),
+                "method": method,
+            },
         )  # fmt: skip
 
     def _remember_stored_split(self, holder: PlannedAsset, df: DataFrame) -> None:
@@ -560,6 +578,7 @@ class _Run:
         metadata: dict[str, Any] = {"storage": planned.storage.value}
         paths: dict[str, str] = {}
         markdown: dict[str, str] = {}
+        commit = None
         if planned.storage is Storage.TABLE:
             commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
             paths["path"] = str(self.e.layout.table_path(key))
@@ -575,8 +594,16 @@ class _Run:
         for partition, values in self.metrics.get(node.key, {}).items():
             metadata.update({f"{partition}_{name}": value for name, value in values.items()})
         cheap = planned.storage is Storage.TABLE or node.key in self.cached
-        if self.e.statistics and cheap:
-            stats = feature_statistics(rows, list(planned.features))
+        if self.e.statistics and commit is not None and planned.role is AssetRole.SOURCE:
+            # The split's statistics cover these features per partition; Delta's own file
+            # statistics (rows, nulls, min, max) suffice here and cost no pass.
+            stats = {f: {"all": {"count": commit.rows, "nulls": 0, **commit.columns.get(f, {})}}
+                     for f in planned.features}  # fmt: skip
+            markdown["feature_statistics"] = statistics_markdown(stats)
+            metadata["feature_statistics_json"] = stats
+            metadata["statistics_from"] = "Delta file statistics"
+        elif self.e.statistics and cheap:
+            stats = self._statistics(node, planned, rows)
             markdown["feature_statistics"] = statistics_markdown(stats)
             metadata["feature_statistics_json"] = stats
             self.sizes[node.key] = {
@@ -587,6 +614,19 @@ class _Run:
             asset=planned.name, check="schema_matches_declaration", passed=True,
             description=None, metadata={"columns": fields},
         )  # fmt: skip
+
+    def _statistics(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> dict[str, Any]:
+        """One aggregation over the rows written; a model's predictions come for free from
+        the counts its evaluation made."""
+        cells = self.cells.get(node.key)
+        if cells and planned.features == (node.stage.outputs[0],):
+            by_value: dict[str, dict[Any, int]] = {}
+            for partition, pairs in cells.items():
+                values = by_value.setdefault(partition, {})
+                for (_, prediction), n in pairs.items():
+                    values[prediction] = values.get(prediction, 0) + n
+            return {planned.features[0]: statistics_from_counts(by_value)}
+        return feature_statistics(rows, list(planned.features))
 
     def _recipe(self, node: Node, planned: PlannedAsset) -> dict[str, Any]:
         """What a view is recomputed from: its stage and the assets that stage reads."""

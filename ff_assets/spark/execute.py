@@ -154,10 +154,11 @@ _CONFUSION_METRICS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
 
 def evaluate_partitions(
     stage: StageSpec, scored: DataFrame, partitions: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """The model's metrics per partition of its scored rows (`{"test": {"accuracy": ...}}`).
+) -> tuple[dict[str, dict[str, float]], dict[str, Cells]]:
+    """The model's metrics per partition of its scored rows (`{"test": {"accuracy": ...}}`),
+    and, for classification metrics, the (label, prediction) counts they came from.
 
-    Classification metrics come from one grouped count (label, prediction, partition), with
+    Classification metrics come from one grouped count (partition, label, prediction), with
     the definitions of Spark's MulticlassClassificationEvaluator (weighted by label counts);
     other metrics go through Spark's evaluators.
     """
@@ -169,21 +170,25 @@ def evaluate_partitions(
         for partition in wanted:
             rows = scored.where(F.col(SPLIT_COLUMN) == partition) if has_split else scored
             result[partition] = evaluate(stage, rows)
-        return result
+        return result, {}
     label, prediction = stage.label or "label", stage.outputs[0]
     groups = [SPLIT_COLUMN] if has_split else []
     counts = scored.groupBy(*groups, label, prediction).count().collect()
-    by_partition: dict[str, dict[tuple[float, float], int]] = {}
+    cells: dict[str, Cells] = {}
     for row in counts:
         partition = row[SPLIT_COLUMN] if has_split else "all"
-        pair = (float(row[label]), float(row[prediction]))
-        by_partition.setdefault(partition, {})[pair] = int(row["count"])
-    return {p: confusion_metrics(by_partition[p]) for p in wanted if p in by_partition}
+        cells.setdefault(partition, {})[(row[label], row[prediction])] = int(row["count"])
+    cells = {p: cells[p] for p in wanted if p in cells}
+    return {p: confusion_metrics(c) for p, c in cells.items()}, cells
 
 
-def confusion_metrics(cells: dict[tuple[float, float], int]) -> dict[str, float]:
+Cells = dict[tuple[Any, Any], int]  # (label, prediction) -> rows
+
+
+def confusion_metrics(cells: Cells) -> dict[str, float]:
     """Accuracy and label-weighted F1, precision and recall from (label, prediction) counts."""
-    total = sum(cells.values())
+    cells = {pair: n for pair, n in cells.items() if None not in pair}
+    total = sum(cells.values()) or 1
     labels: dict[float, int] = {}
     predicted: dict[float, int] = {}
     for (label, prediction), n in cells.items():

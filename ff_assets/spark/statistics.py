@@ -81,6 +81,45 @@ def feature_statistics(frame: DataFrame, features: Sequence[str]) -> dict[str, d
     return result
 
 
+def statistics_from_counts(counts: dict[str, dict[Any, int]]) -> dict[str, Any]:
+    """The statistics `feature_statistics` gives for one numeric column, computed exactly from
+    its value counts per partition (a model's predictions: its evaluation already counted
+    them), so no pass over the rows is needed."""
+    result: dict[str, Any] = {}
+    for partition, by_value in counts.items():
+        values = sorted((float(v), n) for v, n in by_value.items() if v is not None)
+        present = sum(n for _, n in values)
+        stats: dict[str, Any] = {
+            "count": present + by_value.get(None, 0),
+            "nulls": by_value.get(None, 0),
+            "distinct": len(values),
+            "of": "value",
+        }
+        if present:
+            mean = sum(v * n for v, n in values) / present
+            var = sum(n * (v - mean) ** 2 for v, n in values) / (present - 1) if present > 1 else 0
+            stats.update(min=_number(values[0][0]), max=_number(values[-1][0]),
+                         mean=_number(mean), std=_number(math.sqrt(var)))  # fmt: skip
+            stats["deciles"] = [_number(_quantile(values, present, q)) for q in _DECILES]
+        else:
+            stats.update(min=None, max=None, mean=None, std=None, deciles=[])
+        result[partition] = stats
+    drift = _drift(result)
+    if drift is not None:
+        result["train_test_drift"] = drift
+    return result
+
+
+def _quantile(values: list[tuple[float, int]], total: int, q: float) -> float:
+    """The smallest value whose cumulative count reaches q of the rows."""
+    rank, seen = max(1, math.ceil(q * total)), 0
+    for value, n in values:
+        seen += n
+        if seen >= rank:
+            return value
+    return values[-1][0]
+
+
 def _number(value: Any) -> float | None:
     return None if value is None else round(float(value), 6)
 

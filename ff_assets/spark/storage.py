@@ -7,6 +7,7 @@ exists once.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import uuid
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyspark.ml import PipelineModel, Transformer
+from pyspark.ml import Transformer
 from pyspark.sql import SparkSession
 
 from ff_assets.core.errors import FFAssetsError
@@ -60,28 +61,32 @@ class Layout:
 
     # -- fitted stages -------------------------------------------------------------------
     def save_fitted(self, key: KeyPath, model: Transformer, run_id: str) -> Path:
-        """Save a fitted stage in a folder of its own, then point `LATEST` at it.
+        """Save a fitted stage with Spark ML's writer in a folder of its own, then point
+        `LATEST` at it (the folder and the stage's class, to load it with).
 
         Spark ML's `save(overwrite)` deletes before it writes; a new folder per run and an
         atomic pointer swap keep the last good fit if a run fails half-way.
         """
         folder = self.fitted.joinpath(*key)
         target = folder / "runs" / (run_id or uuid.uuid4().hex)
-        wrapped = model if isinstance(model, PipelineModel) else PipelineModel(stages=[model])
-        wrapped.write().overwrite().save(str(target))
+        model.write().overwrite().save(str(target))
+        cls = type(model)
+        pointer = {"path": str(target), "class": f"{cls.__module__}.{cls.__qualname__}"}
         tmp = folder / f".LATEST.{uuid.uuid4().hex}"
-        tmp.write_text(str(target))
+        tmp.write_text(json.dumps(pointer))
         os.replace(tmp, folder / "LATEST")
         return target
 
     def load_fitted(self, spark: SparkSession, key: KeyPath) -> Transformer:
         """The latest fitted stage stored for an asset key (`spark` must be running)."""
-        del spark  # PipelineModel.load reads through the active session
+        del spark  # Spark ML's readers use the active session
         pointer = self.fitted.joinpath(*key) / "LATEST"
         if not pointer.is_file():
             raise NotMaterializedError(
                 f"fitted stage {'/'.join(key)} has never been materialized (no {pointer}): "
                 "materialize it first, or together with the assets that use it."
             )
-        model = PipelineModel.load(pointer.read_text().strip())
-        return model.stages[0] if len(model.stages) == 1 else model
+        saved = json.loads(pointer.read_text())
+        module, _, name = saved["class"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        return cls.load(saved["path"])

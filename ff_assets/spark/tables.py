@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -14,10 +16,12 @@ from ff_assets.spark.execute import SPLIT_COLUMN
 
 @dataclass(frozen=True)
 class Commit:
-    """What one write left in the table's history."""
+    """What one write left in the table's log: its version, the rows it added, and Delta's
+    own per-column statistics of the files it added (rows, nulls, min, max)."""
 
     version: int
     rows: int
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def table_exists(spark: SparkSession, path: Path) -> bool:
@@ -50,14 +54,37 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
     else:
         writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     writer.save(str(path))
-    return last_commit(frame.sparkSession, path)
+    return commit_of(path)
 
 
-def last_commit(spark: SparkSession, path: Path) -> Commit:
-    """Version and rows written of the latest commit, from Delta's own history."""
-    row = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
-    metrics = row["operationMetrics"] or {}
-    return Commit(version=int(row["version"]), rows=int(metrics.get("numOutputRows", 0)))
+def commit_of(path: Path) -> Commit:
+    """The latest commit of a local table, read from its `_delta_log` entry.
+
+    Delta's Python API answers this only through `history()`, a Spark job per call, while
+    the commit file (the Delta protocol's `<version>.json`) already holds the version, the
+    files added and the statistics Delta collected while writing them.
+    """
+    log = path / "_delta_log"
+    version = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    rows = 0
+    columns: dict[str, dict[str, Any]] = {}
+    for line in (log / f"{version:020d}.json").read_text().splitlines():
+        added = json.loads(line).get("add")
+        if not added or not added.get("stats"):
+            continue
+        stats = json.loads(added["stats"])
+        rows += int(stats.get("numRecords", 0))
+        for name, nulls in (stats.get("nullCount") or {}).items():
+            if isinstance(nulls, int):
+                column = columns.setdefault(name, {"nulls": 0})
+                column["nulls"] += nulls
+        for bound, pick in (("minValues", min), ("maxValues", max)):
+            for name, value in (stats.get(bound) or {}).items():
+                if isinstance(value, int | float):
+                    column = columns.setdefault(name, {"nulls": 0})
+                    key = bound[:3]
+                    column[key] = value if key not in column else pick(column[key], value)
+    return Commit(version=version, rows=rows, columns=columns)
 
 
 def schema_problems(

@@ -59,6 +59,14 @@ class Materialized:
 
         return read_table(self.spark, path, version=version)
 
+    def load(self, asset: str) -> DataFrame:
+        """A planned asset's rows as users load them: a table, or a view recomputed."""
+        from ff_assets.spark.engine import Engine
+        from ff_assets.spark.storage import Layout
+
+        engine = Engine(self.plan, self.spark, Layout.under(self.home), data_dir=self.data_dir)
+        return engine.load(asset)
+
 
 def check_evaluations(instance: DagsterInstance, run_ids: list[str]) -> list[Any]:
     """Every asset check evaluation recorded by the runs, in order."""

@@ -52,9 +52,9 @@ from ff_assets_tests.orchestration.tiny_store import (
 )
 from ff_assets_tests.tracking.helpers import register_version
 
-REGISTERED = AssetKey([STORE, "sentiment_model_registered", "tfidf"])
+REGISTERED = AssetKey([STORE, "sentiment_model_registered__tfidf"])
 COMPARISON = AssetKey([STORE, "sentiment_prediction_comparison"])
-SCORED_STAGING = AssetKey([STORE, "sentiment_prediction_scored_staging", "tfidf"])
+SCORED_STAGING = AssetKey([STORE, "sentiment_prediction_scored_staging__tfidf"])
 ALIAS_SENSOR = f"{STORE}__model_alias_changed"
 PREDICT_STAGING = f"{STORE}__sentiment_prediction__tfidf__predict_staging"
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

@@ -8,6 +8,7 @@ are sane, and the Delta tables read back and time-travel.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -15,11 +16,13 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from ff_assets.core.plan import AssetRole
+from ff_assets.core.specs import Storage
 from ff_assets.examples import reviews
+from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.keys import asset_key
-from ff_assets.orchestration.resources import FFAssetsSettings
 from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.storage import Layout
 from ff_assets_tests.orchestration.conftest import (
     Materialized,
     check_evaluations,
@@ -65,7 +68,7 @@ def test_tokenizer_runs_once_per_partition_for_all_four_variants(
         for key in materialized_keys(instance, run_id)
     ]
     assert Counter(k for k, _ in everything)["reviews/tokens"] == 2
-    tokens = reviews_materialized.read(["reviews", "tokens"])
+    tokens = reviews_materialized.load("tokens")  # a view: recomputed from the split table
     assert tokens.count() == ROWS
     assert tokens.select("review_id").distinct().count() == ROWS
 
@@ -78,44 +81,45 @@ def test_every_planned_asset_was_materialized(reviews_materialized: Materialized
         assert set(partitions) == expected, planned.name
 
 
+def _fit_checks(m: Materialized, key_path: list[str]) -> list[Any]:
+    return [
+        e
+        for e in check_evaluations(m.instance, m.report.runs)
+        if e.asset_key == AssetKey(key_path) and e.check_name == "fit_rows_are_train"
+    ]
+
+
 @pytest.mark.parametrize("vectorizer", ["tfidf", "word2vec"])
 def test_vectorizer_fitted_only_on_train_keys(
     reviews_materialized: Materialized, vectorizer: str
 ) -> None:
     m = reviews_materialized
-    settings = FFAssetsSettings(home=str(m.home), data_dir=str(m.data_dir))
-    key_path = ["reviews", vectorizer]
-    fit_keys = m.read_path(settings.fit_keys_path(key_path))
     split = m.read(["reviews", "split"])
     train_keys = split.where(F.col(SPLIT_COLUMN) == "train").select("review_id")
     test_keys = split.where(F.col(SPLIT_COLUMN) == "test").select("review_id")
-
     assert 0 < train_keys.count() < ROWS and test_keys.count() > 0
-    assert fit_keys.count() == fit_keys.distinct().count() == train_keys.count()
-    assert fit_keys.join(test_keys, "review_id").count() == 0
-    assert fit_keys.join(train_keys, "review_id", "left_anti").count() == 0
+    assert train_keys.join(test_keys, "review_id").count() == 0
 
-    checks = [
-        e
-        for e in check_evaluations(m.instance, m.report.runs)
-        if e.asset_key == AssetKey(key_path) and e.check_name == "fit_rows_are_train"
-    ]
+    checks = _fit_checks(m, ["reviews", vectorizer])
     assert [e.passed for e in checks] == [True]
     assert checks[0].metadata["test_rows_fitted"].value == 0
     assert checks[0].metadata["rows_fitted"].value == train_keys.count()
+    if vectorizer == "tfidf":  # the fitted IDF itself says how many documents it saw
+        fitted = Layout.under(m.home).load_fitted(m.spark, ["reviews", "tfidf"])
+        assert fitted.numDocs == train_keys.count()
 
 
 def test_fit_assets_read_only_the_train_partition_of_their_inputs(
     reviews_materialized: Materialized,
 ) -> None:
     m = reviews_materialized
-    settings = FFAssetsSettings(home=str(m.home), data_dir=str(m.data_dir))
     train = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
     fits = [a for a in m.plan.assets.values() if a.role in (AssetRole.FITTED, AssetRole.MODEL)]
     assert len(fits) == 6  # two vectorizers, four models
     for planned in fits:
-        path = settings.fit_keys_path(asset_key(m.plan.store, planned).path)
-        assert m.read_path(path).count() == train, planned.name
+        [check] = _fit_checks(m, asset_key(m.plan.store, planned).path)
+        assert check.passed, planned.name
+        assert check.metadata["rows_fitted"].value == train, planned.name
 
 
 def test_split_is_disjoint_and_its_check_passed(reviews_materialized: Materialized) -> None:
@@ -151,8 +155,9 @@ def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -
         if planned.role not in (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES):
             continue
         path = m.table_path(asset_key(m.plan.store, planned).path)
-        assert DeltaTable.isDeltaTable(m.spark, str(path)), path
-        table = m.read(asset_key(m.plan.store, planned).path)
+        is_table = planned.storage is Storage.TABLE
+        assert DeltaTable.isDeltaTable(m.spark, str(path)) == is_table, path
+        table = m.read(asset_key(m.plan.store, planned).path) if is_table else m.load(planned.name)
         assert {"review_id", *planned.features} <= set(table.columns), planned.name
         assert table.count() == ROWS, planned.name
         if planned.partitioned:
@@ -164,9 +169,11 @@ def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -
 
 def test_rematerializing_one_partition_time_travels(reviews_materialized: Materialized) -> None:
     """Re-run the train partition of one table: a new Delta version; the previous one stays
-    readable with `versionAsOf`, and the test partition is untouched."""
+    readable with `versionAsOf`, and the test partition is untouched. Only that asset is
+    computed: its view upstream (term counts, tokens) is recomputed from the split table and
+    the fitted IDF is loaded, not refitted."""
     m = reviews_materialized
-    key = AssetKey(["reviews", "term_counts"])
+    key = AssetKey(["reviews", "text_vector__tfidf"])
     path = m.table_path(key.path)
     before = delta_version(m.spark, path)
     previous = m.read(key.path, version=before)
@@ -178,7 +185,10 @@ def test_rematerializing_one_partition_time_travels(reviews_materialized: Materi
         instance=m.instance, partition_key="train", asset_selection=[key], raise_on_error=False
     )
     assert result.success
-    assert materialized_keys(m.instance, result.run_id) == [("reviews/term_counts", "train")]
+    assert materialized_keys(m.instance, result.run_id) == [("reviews/text_vector__tfidf", "train")]
+    assert not result.get_asset_check_evaluations() or all(
+        e.asset_key == key for e in result.get_asset_check_evaluations()
+    )
 
     after = delta_version(m.spark, path)
     assert after == before + 1
@@ -191,3 +201,27 @@ def test_rematerializing_one_partition_time_travels(reviews_materialized: Materi
     assert current.select(*columns).exceptAll(previous.select(*columns)).count() == 0
     history = DeltaTable.forPath(m.spark, str(path)).history().collect()
     assert sorted(int(h["version"]) for h in history) == list(range(after + 1))
+
+
+def test_a_selection_of_one_asset_computes_only_that_asset(
+    reviews_materialized: Materialized,
+) -> None:
+    """One model's predictions alone: the run stores that table and nothing else; every
+    upstream table and fitted stage it needs is read from storage."""
+    m = reviews_materialized
+    key = AssetKey(["reviews", "site_prediction__word2vec"])
+    fitted_before = sorted((m.home / "fitted" / "reviews" / "site_model__word2vec").rglob("LATEST"))
+    defs = build_definitions([StorePlan(reviews.store)], home=str(m.home), data_dir=str(m.data_dir))
+    result = defs.resolve_job_def("reviews__materialize").execute_in_process(
+        instance=m.instance, asset_selection=[key], raise_on_error=False,
+        tags=BOTH_PARTITIONS,
+    )  # fmt: skip
+    assert result.success
+    assert sorted(materialized_keys(m.instance, result.run_id)) == [
+        ("reviews/site_prediction__word2vec", "test"),
+        ("reviews/site_prediction__word2vec", "train"),
+    ]
+    steps = {e.step_key for e in result.all_events if e.step_key}
+    assert steps == {"reviews__assets"}
+    after = sorted((m.home / "fitted" / "reviews" / "site_model__word2vec").rglob("LATEST"))
+    assert fitted_before == after  # the model was loaded, not refitted

@@ -1,0 +1,148 @@
+"""The engine on real Spark and Delta, without Dagster: shared nodes computed once, views
+recomputed when read, a selection that reads back only what lies outside it, and a failing
+stage that stops its downstream while the other variant is stored.
+
+The tiny store (200 sentences) has two producers of `text_vector` (a fitted IDF and a
+row-wise Normalizer, so two variants) sharing one tokenizer and one hashing TF.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from ff_assets.core import FeatureStore, Storage
+from ff_assets.spark.engine import Checked, Engine, Evaluated, Failed, Materialized
+from ff_assets.spark.storage import Layout, NotMaterializedError
+from ff_assets_tests.orchestration import tiny_store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-data")
+    tiny_store.write_reviews(folder)
+    return folder
+
+
+def _engine(spark: SparkSession, home: Path, data_dir: Path, store: FeatureStore) -> Engine:
+    return Engine(store.plan(), spark, Layout.under(home), data_dir=data_dir, run_id="r1")
+
+
+def test_a_run_computes_each_shared_node_once(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    store = tiny_store.build_store()
+    plan = store.plan()
+    engine = _engine(spark, tmp_path, data_dir, store)
+    outcomes = list(engine.run(plan.assets))
+    assert not [o for o in outcomes if isinstance(o, Failed)]
+    record = engine.record
+    assert Counter(record.computed) == Counter(set(record.computed))  # each node once
+    assert {"tokenizer", "hashing_tf"} <= set(record.computed)
+    assert set(plan.users("hashing_tf")) == {v.name for v in plan.variants}  # shared by both
+    assert Counter(record.fitted) == Counter(
+        {"tfidf": 1, "sentiment_model[tfidf]": 1, "sentiment_model[normalized]": 1}
+    )
+    assert record.loaded_tables == [] and record.loaded_fitted == []  # nothing read back
+    # Row-wise chains are not cached when one consumer reads them; shared frames are.
+    assert "tokenizer" not in record.cached and "hashing_tf" in record.cached
+    # Each selected table written once; views only record their recipe.
+    written = Counter(record.written)
+    assert set(written.values()) == {1}
+    views = {a.name for a in plan.assets.values() if a.storage is Storage.VIEW}
+    assert {"tokens", "term_counts", "text_vector[normalized]"} <= views
+    for name in views:
+        assert engine.layout.has_view(engine.key(name)), name
+        assert not (engine.layout.table_path(engine.key(name)) / "_delta_log").exists(), name
+    evaluated = [o for o in outcomes if isinstance(o, Evaluated)]
+    assert sorted(o.variant.name for o in evaluated) == [
+        "sentiment_prediction[normalized]",
+        "sentiment_prediction[tfidf]",
+    ]
+    for o in evaluated:
+        assert 0.5 < o.metrics["test_accuracy"] <= 1.0
+    checks = [o for o in outcomes if isinstance(o, Checked)]
+    assert checks and all(c.passed for c in checks)
+    assert {c.check for c in checks} == {
+        "train_test_disjoint",
+        "fit_rows_are_train",
+        "schema_matches_declaration",
+    }
+
+
+def test_a_view_loads_like_a_table_and_a_selection_reads_back_only_what_is_outside_it(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    store = tiny_store.build_store()
+    plan = store.plan()
+    first = _engine(spark, tmp_path, data_dir, store)
+    list(first.run(plan.assets))
+
+    again = _engine(spark, tmp_path, data_dir, store)
+    tokens: DataFrame = again.load("tokens")  # recomputed from the stored split table
+    assert tokens.count() == 200
+    assert set(tokens.columns) == {"review_id", "tokens", "ff_split"}
+    assert again.record.loaded_tables == ["split"]
+    assert again.record.computed == ["tokenizer"]
+
+    one = _engine(spark, tmp_path, data_dir, store)
+    outcomes = list(one.run(["sentiment_prediction[tfidf]"]))
+    stored = [o.asset for o in outcomes if isinstance(o, Materialized)]
+    assert stored == ["sentiment_prediction[tfidf]"]
+    assert one.record.written == ["sentiment_prediction[tfidf]"]
+    # The tables it reads (vectors, and the split for the label) are loaded, nothing else;
+    # nothing is refitted.
+    assert sorted(one.record.loaded_tables) == ["split", "text_vector[tfidf]"]
+    assert one.record.fitted == [] and one.record.loaded_fitted == ["sentiment_model[tfidf]"]
+    assert one.record.computed == ["sentiment_model[tfidf]"]
+
+
+def test_reading_what_was_never_stored_says_what_to_materialize(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    store = tiny_store.build_store()
+    engine = _engine(spark, tmp_path, data_dir, store)
+    [failed] = [o for o in engine.run(["sentiment_prediction[tfidf]"]) if isinstance(o, Failed)]
+    assert isinstance(failed.error, NotMaterializedError)
+    assert "materialize it first" in str(failed.error)
+
+
+def _failing_store() -> FeatureStore:
+    """The tiny store with a third producer of `text_vector` that raises."""
+    store = tiny_store.build_store()
+
+    @store.transform(inputs=["term_counts"], outputs=["text_vector"], storage="table")
+    def broken(frame: DataFrame) -> DataFrame:
+        """Fails on purpose."""
+        raise ValueError("broken on purpose")
+
+    return store
+
+
+def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    store = _failing_store()
+    plan = store.plan()
+    engine = _engine(spark, tmp_path, data_dir, store)
+    outcomes = list(engine.run(plan.assets))
+    failed = {o.asset: o for o in outcomes if isinstance(o, Failed)}
+    assert set(failed) == {
+        "text_vector[broken]",
+        "sentiment_model[broken]",
+        "sentiment_prediction[broken]",
+        "sentiment_model_registered[broken]",
+    }
+    own = failed["text_vector[broken]"]
+    assert isinstance(own.error, ValueError)
+    assert "stage 'broken' failed" in own.reason
+    assert failed["sentiment_model[broken]"].error is None  # skipped, not failed itself
+    assert "stage 'broken' failed" in failed["sentiment_model[broken]"].reason
+    stored = {o.asset for o in outcomes if isinstance(o, Materialized)}
+    assert {"sentiment_prediction[tfidf]", "sentiment_prediction[normalized]"} <= stored
+    assert not (tmp_path / "tables" / "tiny" / "text_vector__broken").exists()
