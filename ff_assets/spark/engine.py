@@ -594,11 +594,11 @@ class _Run:
         for partition, values in self.metrics.get(node.key, {}).items():
             metadata.update({f"{partition}_{name}": value for name, value in values.items()})
         cheap = planned.storage is Storage.TABLE or node.key in self.cached
-        if self.e.statistics and commit is not None and planned.role is AssetRole.SOURCE:
-            # The split's statistics cover these features per partition; Delta's own file
-            # statistics (rows, nulls, min, max) suffice here and cost no pass.
-            stats = {f: {"all": {"count": commit.rows, "nulls": 0, **commit.columns.get(f, {})}}
-                     for f in planned.features}  # fmt: skip
+        if self.e.statistics and commit is not None and self._delta_suffices(planned, rows):
+            # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass:
+            # enough for a source (the split right after it has the full statistics of the
+            # same features, per partition) and for vectors (no order, no distribution).
+            stats = _delta_statistics(commit, planned.features, partitions)
             markdown["feature_statistics"] = statistics_markdown(stats)
             metadata["feature_statistics_json"] = stats
             metadata["statistics_from"] = "Delta file statistics"
@@ -614,6 +614,12 @@ class _Run:
             asset=planned.name, check="schema_matches_declaration", passed=True,
             description=None, metadata={"columns": fields},
         )  # fmt: skip
+
+    def _delta_suffices(self, planned: PlannedAsset, rows: DataFrame) -> bool:
+        if planned.role is AssetRole.SOURCE:
+            return True
+        types = [rows.schema[f].dataType.simpleString() for f in planned.features]
+        return all(t == "vector" for t in types)
 
     def _statistics(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> dict[str, Any]:
         """One aggregation over the rows written; a model's predictions come for free from
@@ -672,6 +678,23 @@ class _Run:
             metrics={f"test_{k}": v for k, v in test.items()},
             stages=tuple(type(s).__name__ for s in stages),
         )  # fmt: skip
+
+
+def _delta_statistics(
+    commit: Any, features: Sequence[str], partitions: Sequence[str] | None
+) -> dict[str, Any]:
+    """Statistics from a commit's file statistics: rows per partition (or in all), and per
+    column the nulls, min and max Delta collected (all partitions together)."""
+    counts = {p: commit.rows_per_partition.get(p, 0) for p in partitions} if partitions else {}
+    result: dict[str, Any] = {}
+    for feature in features:
+        column = {"nulls": 0, **commit.columns.get(feature, {})}
+        if counts:
+            result[feature] = {p: {"count": n, "nulls": ""} for p, n in counts.items()}
+            result[feature]["all"] = {"count": commit.rows, **column}
+        else:
+            result[feature] = {"all": {"count": commit.rows, **column}}
+    return result
 
 
 def _keys_in_both(rows: DataFrame, key: str) -> tuple[int, DataFrame]:

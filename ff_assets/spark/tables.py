@@ -22,6 +22,7 @@ class Commit:
     version: int
     rows: int
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows_per_partition: dict[str, int] = field(default_factory=dict)  # by `ff_split` value
 
 
 def table_exists(spark: SparkSession, path: Path) -> bool:
@@ -67,6 +68,7 @@ def commit_of(path: Path) -> Commit:
     log = path / "_delta_log"
     version = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
     rows = 0
+    per_partition: dict[str, int] = {}
     columns: dict[str, dict[str, Any]] = {}
     for line in (log / f"{version:020d}.json").read_text().splitlines():
         added = json.loads(line).get("add")
@@ -74,6 +76,11 @@ def commit_of(path: Path) -> Commit:
             continue
         stats = json.loads(added["stats"])
         rows += int(stats.get("numRecords", 0))
+        partition = (added.get("partitionValues") or {}).get(SPLIT_COLUMN)
+        if partition is not None:
+            per_partition[partition] = per_partition.get(partition, 0) + int(
+                stats.get("numRecords", 0)
+            )
         for name, nulls in (stats.get("nullCount") or {}).items():
             if isinstance(nulls, int):
                 column = columns.setdefault(name, {"nulls": 0})
@@ -84,7 +91,7 @@ def commit_of(path: Path) -> Commit:
                     column = columns.setdefault(name, {"nulls": 0})
                     key = bound[:3]
                     column[key] = value if key not in column else pick(column[key], value)
-    return Commit(version=version, rows=rows, columns=columns)
+    return Commit(version=version, rows=rows, columns=columns, rows_per_partition=per_partition)
 
 
 def schema_problems(
