@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import mlflow
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
@@ -68,12 +69,25 @@ def materialize_store(
     report.success = result.success
     _collect(result, plan, report)
     report.failures = [
-        f"{e.step_key}: {e.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
+        f"{e.step_key}: {_user_error(e.event_specific_data.error)}"  # type: ignore[union-attr]
         for e in result.all_events
         if e.is_step_failure
     ]
     progress(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     return report
+
+
+def _user_error(error: Any) -> str:
+    """The first message in a step failure's chain of causes that is not Dagster's own
+    wrapper ("Error occurred while executing op ..."): the error the user can act on."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    for link in chain:
+        if not link.message.startswith("dagster._core.errors."):
+            return link.message.strip()
+    return chain[0].message.strip() if chain else "unknown error"
 
 
 def run_job(

@@ -12,6 +12,7 @@ the CLI after in-process runs).
 
 from pathlib import Path
 
+import mlflow
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -24,6 +25,7 @@ from dagster import (
 )
 from dagster_mlflow import mlflow_tracking
 from dagster_mlflow.resources import CONFIG_SCHEMA
+from mlflow.exceptions import MlflowException
 
 from ff_assets.tracking.registry import end_runs_of_dagster_run, ensure_experiment, tracking_client
 
@@ -42,10 +44,24 @@ DEFAULT_EXPERIMENT = "ff_assets"
 def ff_mlflow_tracking(context: InitResourceContext):
     """dagster-mlflow's MlFlow object for this Dagster run (see the module docstring)."""
     config = context.resource_config
+    _end_stale_runs(context.run_id)
     client = tracking_client(config["mlflow_tracking_uri"])
     root = config.get("artifact_root")
     ensure_experiment(client, config["experiment_name"], Path(root) if root else None)
     return mlflow_tracking.resource_fn(context)
+
+
+def _end_stale_runs(dagster_run_id: str | None) -> None:
+    """End what an earlier Dagster run in this process left active: dagster-mlflow leaves its
+    run active, and would otherwise reuse it (in another store) for this Dagster run."""
+    for _ in range(10):  # MLflow's stack of active runs is short; never loop forever
+        active = mlflow.active_run()
+        if active is None or active.data.tags.get("dagster_run_id") == dagster_run_id:
+            return
+        try:
+            mlflow.end_run()
+        except MlflowException:
+            return  # its store is gone: dagster-mlflow reports what it finds
 
 
 def mlflow_resource(
