@@ -1,13 +1,13 @@
-"""Definitions scale (brief §6.3, second half): building the Dagster definitions of a store of
-2,000 stages costs at most 2x what Dagster needs for the same graph of plain asset specs.
+"""Definitions scale (brief §6.4): building the Dagster definitions of a store of 2,000 stages
+costs at most 3x what Dagster needs for the same graph of plain asset specs, and resolving every
+job costs at most 2 s more.
 
 A script, not a test, and no Spark: stages are `StageSpec`s with plain Python impls (never
 called). Contenders, timed side by side in one process (alternating, best and median of
 `--repeat` rounds, one contender's objects alive at a time):
-- ff_assets: `build_definitions([store])` (it plans the store, then builds the multi-assets,
-  the fit assets, the registered-model and comparison assets, the blocking checks, the jobs per
-  store and variant, the schedule, the sensors and the resources) and then
-  `defs.resolve_asset_graph()`;
+- ff_assets: `build_definitions([store])` (it plans the store, then builds the store's one
+  multi-asset of specs and check specs, the scoring assets, the jobs per store and variant, the
+  schedule, the sensors and the resources) and then `defs.resolve_asset_graph()`;
 - dagster:   `Definitions(assets=[AssetSpec(key, deps=...) ...])` with exactly the keys and
   dependencies of ff_assets' resolved asset graph (read from it once, untimed), then
   `defs.resolve_asset_graph()`.
@@ -44,7 +44,8 @@ from dagster import (
 from ff_assets.core import FeatureStore, StageKind, StageSpec
 from ff_assets.orchestration import build_definitions
 
-GOAL = 2.0
+GOAL = 3.0  # ff_assets / plain specs, build + resolve
+JOBS_GOAL_S = 2.0  # every job resolved in at most this much more than plain specs' jobs
 
 
 def _impl(frame: Any) -> Any:
@@ -207,6 +208,14 @@ def main() -> int:
         f"ff_assets / dagster exec  (build + resolve) = {best_x:.2f} (median of rounds "
         f"{per_round_x:.2f}): information, Dagster's own cost of the executable graph"
     )
+    jobs_more = statistics.median(rows["ff_assets"]["jobs"]) - statistics.median(
+        rows["dagster specs"]["jobs"]
+    )
+    jobs_ok = jobs_more <= JOBS_GOAL_S
+    print(
+        f"all jobs resolved: ff_assets {jobs_more:+.2f} s against dagster specs (median); "
+        f"goal <= +{JOBS_GOAL_S:g} s: {'ok' if jobs_ok else 'MISSED'}"
+    )
     if args.profile:
         cProfile.runctx(
             "build_definitions([store]).resolve_asset_graph()",
@@ -215,7 +224,7 @@ def main() -> int:
             args.profile,
         )
         print(f"profile of one ff_assets build + resolve written to {args.profile}")
-    return 0 if best <= GOAL else 1
+    return 0 if best <= GOAL and jobs_ok else 1
 
 
 if __name__ == "__main__":

@@ -233,8 +233,9 @@ def _description(plan: Plan, planned: PlannedAsset, node: Node | None) -> str:
     assert node is not None
     stage = node.stage
     if planned.role is AssetRole.REGISTERED:
+        variant = next(v for v in plan.variants if v.registered_asset == planned.name)
         return (
-            f"{stage.name} of {planned.name}: its inference pipeline, evaluated on test rows "
+            f"{stage.name} of {variant.name}: its inference pipeline, evaluated on test rows "
             "and registered in MLflow."
         )
     feature = plan.features.get(planned.base)

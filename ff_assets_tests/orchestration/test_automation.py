@@ -152,7 +152,7 @@ def test_source_sensor_requests_a_refresh_when_a_data_file_changes(
     name = "reviews__source_data_changed"
     sensor = defs.resolve_sensor_def(name)
     assert sensor.default_status is DefaultSensorStatus.STOPPED
-    assert sensor.job_name == "reviews__materialize"
+    assert sensor.job_name == "Materialize__reviews"
 
     first = _tick(defs, name, None, instance)
     assert first.run_requests == []
@@ -185,7 +185,7 @@ def test_weekly_schedule_refits_both_partitions_in_one_run(
     defs, _ = copied_reviews
     schedule = defs.resolve_schedule_def("reviews__weekly_refit")
     assert schedule.default_status is DefaultScheduleStatus.STOPPED
-    assert (schedule.cron_schedule, schedule.job_name) == ("0 3 * * 1", "reviews__materialize")
+    assert (schedule.cron_schedule, schedule.job_name) == ("0 3 * * 1", "Materialize__reviews")
     when = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
     context = build_schedule_context(instance=instance, scheduled_execution_time=when)
     [request] = schedule.evaluate_tick(context).run_requests

@@ -149,7 +149,7 @@ def test_checks_and_jobs(defs: Definitions) -> None:
         assert (fit, "fit_rows_are_train") in checks
     assert ("reviews/tokens", "schema_matches_declaration") in checks
     jobs = {job.name for job in defs.resolve_all_job_defs()}
-    assert {"reviews__materialize", "bank__materialize"} <= jobs
+    assert {"Materialize__reviews", "Materialize__bank"} <= jobs
     assert {"spark", "settings", "delta_io_manager", "mlflow"} <= set(defs.resources)
 
 

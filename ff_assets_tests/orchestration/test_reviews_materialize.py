@@ -212,7 +212,7 @@ def test_a_selection_of_one_asset_computes_only_that_asset(
     key = AssetKey(["reviews", "site_prediction__word2vec"])
     fitted_before = sorted((m.home / "fitted" / "reviews" / "site_model__word2vec").rglob("LATEST"))
     defs = build_definitions([StorePlan(reviews.store)], home=str(m.home), data_dir=str(m.data_dir))
-    result = defs.resolve_job_def("reviews__materialize").execute_in_process(
+    result = defs.resolve_job_def("Materialize__reviews").execute_in_process(
         instance=m.instance, asset_selection=[key], raise_on_error=False,
         tags=BOTH_PARTITIONS,
     )  # fmt: skip

@@ -146,3 +146,33 @@ def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     stored = {o.asset for o in outcomes if isinstance(o, Materialized)}
     assert {"sentiment_prediction[tfidf]", "sentiment_prediction[normalized]"} <= stored
     assert not (tmp_path / "tables" / "tiny" / "text_vector__broken").exists()
+
+
+def test_metrics_from_one_count_match_sparks_evaluators(spark: SparkSession) -> None:
+    """The engine's evaluation (one grouped count) gives what Spark's evaluators give."""
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    from ff_assets.core import StageKind, StageSpec
+    from ff_assets.spark.execute import evaluate_partitions
+
+    rows = [
+        (
+            f"k{i}",
+            float(i % 3),
+            float(min(i % 3, 1) if i % 4 else i % 3),
+            "test" if i % 5 else "train",
+        )
+        for i in range(300)
+    ]
+    scored = spark.createDataFrame(rows, "k string, y double, y_hat double, ff_split string")
+    stage = StageSpec(name="m", kind=StageKind.MODEL, inputs=("x",), outputs=("y_hat",), label="y")
+    metrics, cells = evaluate_partitions(stage, scored, ("train", "test"))
+    for partition in ("train", "test"):
+        part = scored.where(scored.ff_split == partition)
+        for name in ("accuracy", "f1", "weightedPrecision", "weightedRecall"):
+            expected = MulticlassClassificationEvaluator(
+                labelCol="y", predictionCol="y_hat", metricName=name
+            ).evaluate(part)
+            assert abs(metrics[partition][name] - expected) < 1e-12, (partition, name)
+        assert sum(cells[partition].values()) == part.count()
+    assert metrics["test"]["f1"] != metrics["test"]["accuracy"]  # an uneven confusion

@@ -1,0 +1,93 @@
+"""The first run a user sees (brief §6.3): the reviews example end to end in fresh processes,
+`ff-assets materialize` against the same work hand-written in PySpark + MLflow
+(`_plain_reviews.py`). Goal: ff_assets / plain <= 1.3.
+
+A script, not a test. Each round runs both commands once, each in a fresh process on a fresh
+home (Delta tables, fitted stages, SQLite MLflow; Dagster's instance for ff_assets), the order
+alternating between rounds; the ratio is the median of the per-round ratios. Both start their
+own JVM and read the 3,000 UCI sentences; the Delta jars come from the shared Ivy cache.
+
+    PYTHONPATH=. python benchmarks/example.py [--repeat 3] [--data-dir DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _spark_bench as bench
+
+GOAL = 1.3
+HERE = Path(__file__).resolve().parent
+
+
+def _command(name: str, home: Path, data: Path) -> list[str]:
+    if name == "ff_assets":
+        cli = Path(sys.executable).with_name("ff-assets")
+        return [str(cli), "materialize", "--home", str(home), "--data-dir", str(data)]
+    return [sys.executable, str(HERE / "_plain_reviews.py"), str(home), str(data)]
+
+
+def run_once(name: str, data: Path, parent: Path) -> float:
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+    env = {**os.environ, "FF_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    (home / "dagster").mkdir()
+    start = time.perf_counter()
+    done = subprocess.run(_command(name, home, data), env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    shutil.rmtree(home, ignore_errors=True)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
+    parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")
+    args = parser.parse_args()
+
+    from ff_assets.examples.data import data_dir
+
+    data = data_dir(args.data_dir)
+    names = ["ff_assets", "plain"]
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    print(f"reviews example, fresh processes, {args.repeat} rounds; {bench.machine_load()}")
+    with tempfile.TemporaryDirectory(prefix="ff_example_") as tmp:
+        for round_index in range(args.repeat):
+            order = names if round_index % 2 == 0 else names[::-1]
+            for name in order:
+                elapsed = run_once(name, data, Path(tmp))
+                seconds[name].append(elapsed)
+                print(f"  round {round_index + 1}/{args.repeat}: {name:<10} {elapsed:7.2f} s")
+    ratios = [a / b for a, b in zip(seconds["ff_assets"], seconds["plain"], strict=True)]
+    ratio = statistics.median(ratios)
+    medians = {n: statistics.median(v) for n, v in seconds.items()}
+    print()
+    for name in names:
+        print(f"{name:<10} median {medians[name]:7.2f} s  rounds {seconds[name]}")
+    verdict = "ok" if ratio <= GOAL else "MISSED"
+    print(f"ff_assets / plain = {ratio:.2f} (rounds {min(ratios):.2f}..{max(ratios):.2f})  "
+          f"goal <= {GOAL:g}: {verdict}")  # fmt: skip
+    if args.json:
+        payload = {"benchmark": "example", "repeat": args.repeat,
+                   "median_s": {n: round(v, 3) for n, v in medians.items()},
+                   "rounds_s": seconds, "ratio": round(ratio, 3)}  # fmt: skip
+        Path(args.json).write_text(json.dumps(bench.stamp(payload), indent=2) + "\n")
+    return 0 if ratio <= GOAL else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
