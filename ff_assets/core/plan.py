@@ -306,6 +306,27 @@ class Plan:
                     raw[feature] = None
         return tuple(raw)
 
+    def components(self) -> tuple[tuple[str, ...], ...]:
+        """The assets in groups that share no dependency with one another (independent
+        pipelines), each in plan order; the groups ordered by their first asset."""
+        parent = {name: name for name in self.assets}
+
+        def root(name: str) -> str:
+            while parent[name] != name:
+                parent[name] = parent[parent[name]]
+                name = parent[name]
+            return name
+
+        for name, asset in self.assets.items():
+            for dep in asset.deps:
+                a, b = root(name), root(dep.asset)
+                if a != b:
+                    parent[b] = a
+        groups: dict[str, list[str]] = {}
+        for name in self.assets:
+            groups.setdefault(root(name), []).append(name)
+        return tuple(tuple(group) for group in groups.values())
+
     def upstream_nodes(self, key: str) -> tuple[str, ...]:
         """Every node upstream of `key` (itself included), upstream first."""
         seen: dict[str, None] = {}

@@ -91,27 +91,41 @@ def checks_of(planned: PlannedAsset) -> tuple[str, ...]:
     return ()
 
 
-def build_store_assets(graph: AssetGraph) -> AssetsDefinition:
-    """The store's multi-asset: every planned asset, computed by the engine in one step."""
+def build_store_assets(graph: AssetGraph) -> list[AssetsDefinition]:
+    """The store's multi-assets, computed by the engine: one per group of assets that share
+    dependencies, so each is one step and one Spark program. A store of independent pipelines
+    gets one per pipeline: a job selecting part of a multi-asset costs Dagster time in the
+    square of the multi-asset's size (measured by benchmarks/definitions_scale.py), and a
+    variant's job then subsets one small multi-asset. The examples are one each."""
+    components = graph.plan.components()
+    return [
+        _engine_asset(graph, names, None if len(components) == 1 else i)
+        for i, names in enumerate(components)
+    ]
+
+
+def _engine_asset(graph: AssetGraph, names: tuple[str, ...], index: int | None) -> AssetsDefinition:
     plan = graph.plan
-    specs = [asset_spec(graph, planned) for planned in plan.assets.values()]
+    planned = [plan.assets[name] for name in names]
+    specs = [asset_spec(graph, p) for p in planned]
     checks = [
         AssetCheckSpec(
-            name, asset=graph.keys[planned.name], description=CHECKS[name], blocking=True
+            name, asset=graph.keys[p.name], description=CHECKS[name], blocking=True
         )  # fmt: skip
-        for planned in plan.assets.values()
-        for name in checks_of(planned)
+        for p in planned
+        for name in checks_of(p)
     ]
-    by_key = {key: name for name, key in graph.keys.items()}
+    by_key = {graph.keys[name]: name for name in names}
+    suffix = "" if index is None else f"_{index}"
 
     @multi_asset(
-        name=f"{plan.store}__assets",
+        name=f"{plan.store}__assets{suffix}",
         specs=specs,
         check_specs=checks,
         can_subset=True,
         backfill_policy=SINGLE_RUN,
         required_resource_keys=ENGINE_RESOURCES,
-        description=f"Every asset of store {plan.store!r}, computed as one Spark program.",
+        description=f"Assets of store {plan.store!r}, computed as one Spark program.",
     )
     def run_store(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         yield from execute_selection(

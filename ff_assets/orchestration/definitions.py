@@ -49,7 +49,7 @@ def store_definitions(entry: StorePlan) -> Definitions:
     if scoring:
         sensors.append(alias_sensor(graph, scoring, by_name))
     return Definitions(
-        assets=[build_store_assets(graph), *scoring_assets],
+        assets=[*build_store_assets(graph), *scoring_assets],
         jobs=jobs,
         schedules=[refit_schedule(graph)],
         sensors=sensors,
