@@ -39,6 +39,7 @@ from ff_assets.spark import execute
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 from ff_assets.spark.statistics import (
     feature_statistics,
+    observed_statistics,
     statistics_from_counts,
     statistics_markdown,
 )
@@ -579,7 +580,11 @@ class _Run:
         paths: dict[str, str] = {}
         markdown: dict[str, str] = {}
         commit = None
+        finish = None
         if planned.storage is Storage.TABLE:
+            if self.e.statistics and self._observe(node, planned, rows):
+                # Statistics gathered while the table is written: no pass of their own.
+                rows, finish = observed_statistics(rows, planned.features, partitions)
             commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
             paths["path"] = str(self.e.layout.table_path(key))
             metadata.update({"delta_version": commit.version, "rows_written": commit.rows})
@@ -593,27 +598,35 @@ class _Run:
             metadata["partitions"] = ", ".join(partitions)
         for partition, values in self.metrics.get(node.key, {}).items():
             metadata.update({f"{partition}_{name}": value for name, value in values.items()})
-        cheap = planned.storage is Storage.TABLE or node.key in self.cached
-        if self.e.statistics and commit is not None and self._delta_suffices(planned, rows):
+        stats = None
+        if finish is not None:
+            stats = finish()
+        elif not self.e.statistics:
+            stats = None
+        elif commit is not None and self._delta_suffices(planned, rows):
             # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass:
             # enough for a source (the split right after it has the full statistics of the
             # same features, per partition) and for vectors (no order, no distribution).
             stats = _delta_statistics(commit, planned.features, partitions)
-            markdown["feature_statistics"] = statistics_markdown(stats)
-            metadata["feature_statistics_json"] = stats
             metadata["statistics_from"] = "Delta file statistics"
-        elif self.e.statistics and cheap:
+        elif commit is not None or node.key in self.cached:  # a view: only when it is in memory
             stats = self._statistics(node, planned, rows)
+        if stats is not None:
             markdown["feature_statistics"] = statistics_markdown(stats)
             metadata["feature_statistics_json"] = stats
-            self.sizes[node.key] = {
-                p: s["count"] for p, s in stats[planned.features[0]].items() if p in PARTITIONS
-            }
+            first = stats[planned.features[0]]
+            self.sizes[node.key] = {p: s["count"] for p, s in first.items() if p in PARTITIONS}
         yield Materialized(planned.name, metadata, markdown, paths, partitions)
         yield Checked(
             asset=planned.name, check="schema_matches_declaration", passed=True,
             description=None, metadata={"columns": fields},
         )  # fmt: skip
+
+    def _observe(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> bool:
+        """Whether a table's statistics are gathered during its write (not from counts the
+        run already has, nor from Delta's file statistics)."""
+        counted = self.cells.get(node.key) and planned.features == (node.stage.outputs[0],)
+        return not counted and not self._delta_suffices(planned, rows)
 
     def _delta_suffices(self, planned: PlannedAsset, rows: DataFrame) -> bool:
         if planned.role is AssetRole.SOURCE:
@@ -632,7 +645,8 @@ class _Run:
                 for (_, prediction), n in pairs.items():
                     values[prediction] = values.get(prediction, 0) + n
             return {planned.features[0]: statistics_from_counts(by_value)}
-        return feature_statistics(rows, list(planned.features))
+        partitions = self.partitions if planned.partitioned else None
+        return feature_statistics(rows, list(planned.features), partitions)
 
     def _recipe(self, node: Node, planned: PlannedAsset) -> dict[str, Any]:
         """What a view is recomputed from: its stage and the assets that stage reads."""

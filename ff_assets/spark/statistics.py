@@ -9,14 +9,14 @@ drift is the standardized mean difference |mean_train - mean_test| / pooled std.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, NumericType, StringType
 
-from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 
 _DECILES = [i / 10 for i in range(11)]
 
@@ -35,50 +35,85 @@ def _measured(frame: DataFrame, column: str) -> tuple[Column | None, str]:
     return None, ""
 
 
-def feature_statistics(frame: DataFrame, features: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """{feature: {partition: {statistic: value}, "drift": ...}} for the table `frame`."""
-    groups = [SPLIT_COLUMN] if SPLIT_COLUMN in frame.columns else []
-    aggregates: list[Column] = [F.count(F.lit(1)).alias("__rows")]
+def statistics_aggregates(
+    frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
+) -> tuple[list[Column], Callable[[dict[str, Any]], dict[str, dict[str, Any]]]]:
+    """The aggregate columns of every statistic, per partition (conditional aggregates, so one
+    global aggregation or one observation computes them all), and the function that turns
+    their values into `{feature: {partition: {statistic: value}, "train_test_drift": ...}}`."""
+    split = SPLIT_COLUMN in frame.columns
+    groups = list(partitions or PARTITIONS) if split else ["all"]
+    aggregates: list[Column] = []
     measures: dict[str, str] = {}
-    for i, feature in enumerate(features):
-        expr, what = _measured(frame, feature)
-        aggregates += [
-            F.count(F.when(F.col(feature).isNull(), 1)).alias(f"{i}_nulls"),
-        ]
-        if not isinstance(frame.schema[feature].dataType, ArrayType) and expr is not None:
-            aggregates.append(F.approx_count_distinct(feature).alias(f"{i}_distinct"))
-        if expr is not None:
-            measures[feature] = what
-            aggregates += [
-                F.min(expr).alias(f"{i}_min"),
-                F.max(expr).alias(f"{i}_max"),
-                F.mean(expr).alias(f"{i}_mean"),
-                F.stddev(expr).alias(f"{i}_std"),
-                F.percentile_approx(expr, _DECILES, 200).alias(f"{i}_deciles"),
-            ]
-    rows = frame.groupBy(*groups).agg(*aggregates).collect()
-    result: dict[str, dict[str, Any]] = {f: {} for f in features}
-    for row in rows:
-        values = row.asDict()
-        partition = values.get(SPLIT_COLUMN, "all")
+    distinct: set[str] = set()
+    for p, group in enumerate(groups):
+        mask = F.col(SPLIT_COLUMN) == group if split else F.lit(True)
+        aggregates.append(F.sum(F.when(mask, 1).otherwise(0)).alias(f"p{p}_rows"))
         for i, feature in enumerate(features):
-            stats = {
-                "count": values["__rows"],
-                "nulls": values[f"{i}_nulls"],
-            }
-            if f"{i}_distinct" in values:
-                stats["distinct"] = values[f"{i}_distinct"]
-            if feature in measures:
-                stats["of"] = measures[feature]
-                for name in ("min", "max", "mean", "std"):
-                    stats[name] = _number(values[f"{i}_{name}"])
-                stats["deciles"] = [_number(v) for v in values[f"{i}_deciles"] or []]
-            result[feature][partition] = stats
-    for feature in features:
-        drift = _drift(result[feature])
-        if drift is not None:
-            result[feature]["train_test_drift"] = drift
-    return result
+            expr, what = _measured(frame, feature)
+            nulls = F.when(mask & F.col(feature).isNull(), 1).otherwise(0)
+            aggregates.append(F.sum(nulls).alias(f"p{p}_{i}_nulls"))
+            if expr is None:
+                continue
+            if not isinstance(frame.schema[feature].dataType, ArrayType):
+                distinct.add(feature)
+                aggregates.append(
+                    F.approx_count_distinct(F.when(mask, F.col(feature))).alias(
+                        f"p{p}_{i}_distinct"
+                    )
+                )
+            measures[feature] = what
+            value = F.when(mask, expr)
+            aggregates += [
+                F.min(value).alias(f"p{p}_{i}_min"),
+                F.max(value).alias(f"p{p}_{i}_max"),
+                F.mean(value).alias(f"p{p}_{i}_mean"),
+                F.stddev(value).alias(f"p{p}_{i}_std"),
+                F.percentile_approx(value, _DECILES, 200).alias(f"p{p}_{i}_deciles"),
+            ]
+
+    def decode(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = {f: {} for f in features}
+        for p, group in enumerate(groups):
+            rows = int(values.get(f"p{p}_rows") or 0)
+            if split and not rows:
+                continue  # a partition this table does not hold
+            for i, feature in enumerate(features):
+                stats: dict[str, Any] = {"count": rows, "nulls": int(values[f"p{p}_{i}_nulls"])}
+                if feature in distinct:
+                    stats["distinct"] = values[f"p{p}_{i}_distinct"]
+                if feature in measures:
+                    stats["of"] = measures[feature]
+                    for name in ("min", "max", "mean", "std"):
+                        stats[name] = _number(values[f"p{p}_{i}_{name}"])
+                    stats["deciles"] = [_number(v) for v in values[f"p{p}_{i}_deciles"] or []]
+                result[feature][group] = stats
+        for feature in features:
+            drift = _drift(result[feature])
+            if drift is not None:
+                result[feature]["train_test_drift"] = drift
+        return result
+
+    return aggregates, decode
+
+
+def feature_statistics(
+    frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The statistics of a table's features, in one aggregation over its rows."""
+    aggregates, decode = statistics_aggregates(frame, features, partitions)
+    return decode(frame.agg(*aggregates).collect()[0].asDict())
+
+
+def observed_statistics(
+    frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
+) -> tuple[DataFrame, Callable[[], dict[str, dict[str, Any]]]]:
+    """`frame` with its statistics attached as a Spark `Observation`, and the function that
+    reads them once an action (the table's write) has run: no pass of their own."""
+    aggregates, decode = statistics_aggregates(frame, features, partitions)
+    observation = Observation("ff_assets_statistics")
+    observed = frame.observe(observation, *aggregates)
+    return observed, lambda: decode(observation.get)
 
 
 def statistics_from_counts(counts: dict[str, dict[Any, int]]) -> dict[str, Any]:

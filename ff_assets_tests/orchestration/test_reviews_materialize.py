@@ -225,3 +225,33 @@ def test_a_selection_of_one_asset_computes_only_that_asset(
     assert steps == {"reviews__assets"}
     after = sorted((m.home / "fitted" / "reviews" / "site_model__word2vec").rglob("LATEST"))
     assert fitted_before == after  # the model was loaded, not refitted
+
+
+def _latest_metadata(m: Materialized, key: list[str]) -> dict[str, Any]:
+    records = m.instance.fetch_materializations(AssetKey(key), limit=1).records
+    materialization = records[0].event_log_entry.dagster_event.materialization
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def test_every_table_carries_its_feature_statistics(reviews_materialized: Materialized) -> None:
+    """Statistics gathered in the run itself: the split's while it is written, the
+    predictions' from their evaluation's counts, the source's from Delta's file statistics."""
+    m = reviews_materialized
+    split = _latest_metadata(m, ["reviews", "split"])["feature_statistics_json"]
+    text = split["text"]
+    assert text["train"]["count"] + text["test"]["count"] == ROWS
+    assert text["train"]["of"] == "length" and text["train"]["min"] >= 1
+    assert 0 <= split["sentiment"]["train"]["mean"] <= 1
+    assert "train_test_drift" in split["sentiment"]
+    train_rows = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
+    assert text["train"]["count"] == train_rows
+    predictions = _latest_metadata(m, ["reviews", "site_prediction__tfidf"])
+    stats = predictions["feature_statistics_json"]["site_prediction"]
+    assert stats["train"]["count"] == train_rows and stats["train"]["distinct"] == 3
+    assert set(stats["test"]["deciles"]) <= {0.0, 1.0, 2.0}
+    assert 0.45 < predictions["test_accuracy"] <= 1.0
+    source = _latest_metadata(m, ["reviews", "reviews_source"])
+    assert source["statistics_from"] == "Delta file statistics"
+    assert source["feature_statistics_json"]["site_label"]["all"] == {
+        "count": ROWS, "nulls": 0, "min": 0.0, "max": 2.0,
+    }  # fmt: skip
