@@ -121,7 +121,7 @@ class Schedule:
     loads: frozenset[str]  # asset names read from storage
     load_fitted: frozenset[str]  # estimator nodes whose stored fit is used
     needs: Mapping[str, frozenset[tuple[str, str]]]  # node -> (feature, node) kept downstream
-    uses: Mapping[str, int]  # node or loaded asset -> uses of its frame
+    uses: Mapping[str, int]  # node or loaded asset -> uses of its frame (2+: cached)
     last_use: Mapping[str, int]  # node or loaded asset -> index of the last node using it
 
     @classmethod
@@ -160,16 +160,21 @@ class Schedule:
             if key in compute:
                 stored = [a for a in plan.assets.values() if a.node == key and a.name in chosen]
                 tables = [a for a in stored if a.role in FEATURE_ROLES]
-                own = 2 * sum(a.storage is Storage.TABLE for a in tables)  # write + statistics
-                own += node.stage.kind is StageKind.SPLIT  # the disjoint check
-                own += node.stage.kind is StageKind.MODEL  # evaluation
+                # A table's write is one use (its statistics are observed during it); a model's
+                # evaluation is another. A source is never cached: reading it again costs less
+                # than caching it (measured), and the split right after it is cached.
+                own = sum(a.storage is Storage.TABLE for a in tables)
+                own += node.stage.kind is StageKind.MODEL
+                if node.stage.kind is StageKind.SOURCE:
+                    own = -len(order)
                 uses[key] = uses.get(key, 0) + own
                 last[key] = max(last.get(key, index), index)
             if key not in compute and key not in fit:
                 continue
-            reads = (key in compute) + (key in fit)
+            # One use per consumer, even when it both fits on the frame and applies to it:
+            # recomputing a row-wise chain twice costs less than caching it (measured).
             for source in _sources(plan, node, compute):
-                uses[source] = uses.get(source, 0) + reads
+                uses[source] = uses.get(source, 0) + 1
                 last[source] = index
         load_fitted = frozenset(
             k for k in compute if plan.nodes[k].stage.is_estimator and k not in fit
