@@ -789,3 +789,15 @@ def stamp(payload: dict[str, Any]) -> dict[str, Any]:
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
+
+
+def print_details(args: Any, timings: Timings, profiles: Mapping[str, Any]) -> None:
+    """What both Spark benchmarks print after their ratios: whether the contenders reached the
+    same accuracies, ff_assets' Dagster steps (--steps) and the breakdown (--breakdown)."""
+    print(f"same test accuracies (last round): {same_results(timings.results)}")
+    if args.steps and timings.steps.get("ff_assets"):
+        print()
+        print_steps(timings.steps["ff_assets"], timings.seconds["ff_assets"])
+    if profiles:
+        print()
+        print_breakdowns(profiles)

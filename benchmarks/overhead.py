@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
+from pathlib import Path
 
 import _spark_bench as bench
 
@@ -44,6 +46,7 @@ def main() -> int:
         "--breakdown", action="store_true", help="profile one more run of ff_assets and plain"
     )
     parser.add_argument("--profile", metavar="FILE", help="with --breakdown: ff_assets' pstats")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")
     args = parser.parse_args()
 
     from ff_assets.examples.data import data_dir
@@ -69,13 +72,11 @@ def main() -> int:
     bench.print_ratio(timings, "ff_assets", "plain", f"goal <= {GOAL:g}: {verdict}")
     bench.print_ratio(timings, "ff_assets", "plain-outputs", "(information)")
     bench.print_ratio(timings, "plain", "plain-outputs", "(information: the extra tables)")
-    print(f"same test accuracies (last round): {bench.same_results(timings.results)}")
-    if args.steps and timings.steps.get("ff_assets"):
-        print()
-        bench.print_steps(timings.steps["ff_assets"], timings.seconds["ff_assets"])
-    if profiles:
-        print()
-        bench.print_breakdowns(profiles)
+    bench.print_details(args, timings, profiles)
+    if args.json:
+        payload = {"benchmark": "overhead", "rows": args.rows, "repeat": args.repeat,
+                   **bench.summary(timings, ["plain", "plain-outputs"])}  # fmt: skip
+        Path(args.json).write_text(json.dumps(bench.stamp(payload), indent=2) + "\n")
     return 0 if ratio <= GOAL else 1
 
 

@@ -81,13 +81,7 @@ def main() -> int:
         )
         note = f"goal <= {GOAL_CLONE:g} at K = 4" if k == 4 else ""
         bench.print_ratio(timings, "ff_assets", "clone-and-own", note)
-        print(f"same test accuracies (last round): {bench.same_results(timings.results)}")
-        if args.steps and timings.steps.get("ff_assets"):
-            print()
-            bench.print_steps(timings.steps["ff_assets"], timings.seconds["ff_assets"])
-        if profiles:
-            print()
-            bench.print_breakdowns(profiles)
+        bench.print_details(args, timings, profiles)
         print()
         results[k] = bench.summary(timings, ["floor", "clone-and-own"])
     if len(results) > 1:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from ff_assets.core import FeatureStore
 from ff_assets.orchestration.materialize import materialize_store
 from ff_assets.tracking.registry import tracking_client
 from ff_assets_tests.orchestration import tiny_store
@@ -19,24 +18,13 @@ from ff_assets_tests.orchestration.conftest import materialized_keys
 pytestmark = pytest.mark.integration
 
 
-def _store_with_a_broken_producer() -> FeatureStore:
-    store = tiny_store.build_store()
-
-    @store.transform(inputs=["term_counts"], outputs=["text_vector"], storage="table")
-    def broken(frame: DataFrame) -> DataFrame:
-        """A producer of `text_vector` that fails."""
-        raise ValueError("the broken vectorizer failed on purpose")
-
-    return store
-
-
 def test_a_failing_stage_fails_its_downstream_and_the_independent_variants_materialize(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
     tiny_store.write_reviews(data_dir)
     (tmp_path / "dagster").mkdir()
-    store = _store_with_a_broken_producer()
+    store = tiny_store.build_store_with_a_broken_producer()
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         report = materialize_store(
             store, home=str(tmp_path), data_dir=str(data_dir), instance=instance

@@ -98,6 +98,18 @@ def build_store() -> FeatureStore:
     return store
 
 
+def build_store_with_a_broken_producer() -> FeatureStore:
+    """The store with a third producer of `text_vector` that raises (a third variant)."""
+    store = build_store()
+
+    @store.transform(inputs=["term_counts"], outputs=["text_vector"], storage="table")
+    def broken(frame: DataFrame) -> DataFrame:
+        """A producer of `text_vector` that fails."""
+        raise ValueError("the broken vectorizer failed on purpose")
+
+    return store
+
+
 store = build_store()  # for `ff-assets --store ff_assets_tests.orchestration.tiny_store:store`
 
 

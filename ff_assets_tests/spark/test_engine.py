@@ -112,22 +112,10 @@ def test_reading_what_was_never_stored_says_what_to_materialize(
     assert "materialize it first" in str(failed.error)
 
 
-def _failing_store() -> FeatureStore:
-    """The tiny store with a third producer of `text_vector` that raises."""
-    store = tiny_store.build_store()
-
-    @store.transform(inputs=["term_counts"], outputs=["text_vector"], storage="table")
-    def broken(frame: DataFrame) -> DataFrame:
-        """Fails on purpose."""
-        raise ValueError("broken on purpose")
-
-    return store
-
-
 def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     spark: SparkSession, tmp_path: Path, data_dir: Path
 ) -> None:
-    store = _failing_store()
+    store = tiny_store.build_store_with_a_broken_producer()
     plan = store.plan()
     engine = _engine(spark, tmp_path, data_dir, store)
     outcomes = list(engine.run(plan.assets))
@@ -140,7 +128,7 @@ def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     }
     own = failed["text_vector[broken]"]
     assert isinstance(own.error, ValueError)
-    assert "stage 'broken' failed" in own.reason
+    assert "stage 'broken' failed" in own.reason and "on purpose" in own.reason
     assert failed["sentiment_model[broken]"].error is None  # skipped, not failed itself
     assert "stage 'broken' failed" in failed["sentiment_model[broken]"].reason
     stored = {o.asset for o in outcomes if isinstance(o, Materialized)}
