@@ -801,3 +801,19 @@ def print_details(args: Any, timings: Timings, profiles: Mapping[str, Any]) -> N
     if profiles:
         print()
         print_breakdowns(profiles)
+
+
+def add_arguments(parser: Any, baseline: str) -> None:
+    """The arguments both Spark benchmarks take (each adds its own before parsing)."""
+    parser.add_argument("--rows", type=int, default=100_000, help="generated review rows")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
+    parser.add_argument("--max-iter", type=int, default=100, help="LogisticRegression maxIter")
+    parser.add_argument("--seed", type=int, default=2015, help="corpus generation seed")
+    parser.add_argument("--warmup-rows", type=int, default=1_000)
+    parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
+    parser.add_argument("--steps", action="store_true", help="print ff_assets' Dagster steps")
+    parser.add_argument(
+        "--breakdown", action="store_true", help=f"profile one more run of ff_assets and {baseline}"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="with --breakdown: ff_assets' pstats")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")

@@ -33,21 +33,10 @@ BRIEF_FLOOR_VS_CLONE = 0.73  # what the brief measured for floor / clone-and-own
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="generated review rows")
+    bench.add_arguments(parser, "floor")
     parser.add_argument(
         "--k", type=int, nargs="+", default=[1, 2, 4, 8], help="models over the one corpus"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
-    parser.add_argument("--max-iter", type=int, default=100, help="LogisticRegression maxIter")
-    parser.add_argument("--seed", type=int, default=2015, help="corpus generation seed")
-    parser.add_argument("--warmup-rows", type=int, default=1_000)
-    parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
-    parser.add_argument("--steps", action="store_true", help="print ff_assets' Dagster steps")
-    parser.add_argument(
-        "--breakdown", action="store_true", help="profile one more run of ff_assets and floor"
-    )
-    parser.add_argument("--profile", metavar="FILE", help="with --breakdown: ff_assets' pstats")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")
     args = parser.parse_args()
 
     from ff_assets.examples.data import data_dir
