@@ -37,6 +37,11 @@ class ProjectPaths:
         return self.home / "fitted"
 
     @property
+    def views(self) -> Path:
+        """View recipes, one JSON file per asset key."""
+        return self.home / "views"
+
+    @property
     def dagster_home(self) -> Path:
         """`$DAGSTER_HOME` when set, else `<home>/dagster`."""
         configured = os.environ.get("DAGSTER_HOME")

@@ -37,7 +37,16 @@ from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
 from ff_assets.orchestration.registration import compare, register, registered_model
 from ff_assets.spark import execute
-from ff_assets.spark.engine import Checked, Engine, Evaluated, Failed, Materialized
+from ff_assets.spark.engine import (
+    DISJOINT,
+    FIT_ROWS,
+    SCHEMA,
+    Checked,
+    Engine,
+    Evaluated,
+    Failed,
+    Materialized,
+)
 
 PARTITIONS = StaticPartitionsDefinition(list(execute.PARTITIONS))
 TRAIN_ONLY = SpecificPartitionsPartitionMapping(["train"])
@@ -51,10 +60,9 @@ RESOURCES = {"spark", "settings"}
 ENGINE_RESOURCES = {*RESOURCES, "mlflow"}
 
 CHECKS = {
-    "train_test_disjoint": "No entity key is in both the train and the test partition.",
-    "fit_rows_are_train": "Every row this fit saw is a train row of each split upstream of it.",
-    "schema_matches_declaration": "The table holds the entity key and the declared features, "
-    "of declared types.",
+    DISJOINT: "No entity key is in both the train and the test partition.",
+    FIT_ROWS: "Every row this fit saw is a train row of each split upstream of it.",
+    SCHEMA: "The table holds the entity key and the declared features, of declared types.",
 }
 
 
@@ -83,11 +91,11 @@ class AssetGraph:
 def checks_of(planned: PlannedAsset) -> tuple[str, ...]:
     """The blocking checks of a planned asset."""
     if planned.role is AssetRole.SPLIT:
-        return ("schema_matches_declaration", "train_test_disjoint")
+        return (SCHEMA, DISJOINT)
     if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
-        return ("fit_rows_are_train",)
+        return (FIT_ROWS,)
     if planned.role in (AssetRole.SOURCE, AssetRole.FEATURES):
-        return ("schema_matches_declaration",)
+        return (SCHEMA,)
     return ()
 
 

@@ -47,6 +47,10 @@ from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
+# The blocking checks a run evaluates (the Dagster layer declares them under these names).
+DISJOINT = "train_test_disjoint"
+FIT_ROWS = "fit_rows_are_train"
+SCHEMA = "schema_matches_declaration"
 FEATURE_ROLES = (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES)
 FIT_ROLES = (AssetRole.FITTED, AssetRole.MODEL)
 
@@ -477,9 +481,9 @@ class _Run:
             return
         sample = [r[0] for r in keys.limit(_SAMPLE).collect()] if count and keys else []
         if count:
-            self.broken[key] = f"check train_test_disjoint of {key!r} failed"
+            self.broken[key] = f"check {DISJOINT} of {key!r} failed"
         yield Checked(
-            asset=key, check="train_test_disjoint", passed=count == 0,
+            asset=key, check=DISJOINT, passed=count == 0,
             description=None if count == 0 else f"{count} keys are in both train and test "
             f"(e.g. {sample}): the split rule must give each key one partition; fix it and "
             "re-materialize both partitions.",
@@ -517,7 +521,7 @@ class _Run:
             )  # fmt: skip
             yield check
         if not check.passed:
-            self.broken[key] = f"check fit_rows_are_train of {key!r} failed"
+            self.broken[key] = f"check {FIT_ROWS} of {key!r} failed"
 
     def _fit_check(
         self, key: str, node: Node, inputs: _Frame, rows: DataFrame, train_only: bool
@@ -542,7 +546,7 @@ class _Run:
                 sample += [r[0] for r in hits.limit(_SAMPLE).collect()] if found else []
         passed = leaked == 0 or not train_only
         return Checked(
-            asset=key, check="fit_rows_are_train", passed=passed,
+            asset=key, check=FIT_ROWS, passed=passed,
             description=None if passed else f"the fit saw {leaked} test rows (e.g. "
             f"{sample[:_SAMPLE]}): it must read only the train partition of its inputs.",
             metadata={
@@ -623,7 +627,7 @@ class _Run:
             self.sizes[node.key] = {p: s["count"] for p, s in first.items() if p in PARTITIONS}
         yield Materialized(planned.name, metadata, markdown, paths, partitions)
         yield Checked(
-            asset=planned.name, check="schema_matches_declaration", passed=True,
+            asset=planned.name, check=SCHEMA, passed=True,
             description=None, metadata={"columns": fields},
         )  # fmt: skip
 

@@ -19,6 +19,7 @@ from typing import Any
 from pyspark.ml import Transformer
 from pyspark.sql import SparkSession
 
+from ff_assets.config import ProjectPaths
 from ff_assets.core.errors import FFAssetsError
 
 KeyPath = Sequence[str]
@@ -38,7 +39,9 @@ class Layout:
 
     @classmethod
     def under(cls, home: Path) -> Layout:
-        return cls(tables=home / "tables", fitted=home / "fitted", views=home / "views")
+        """The layout of a project home (the folders `ff_assets.config.ProjectPaths` names)."""
+        paths = ProjectPaths(home=Path(home))
+        return cls(tables=paths.tables, fitted=paths.fitted, views=paths.views)
 
     def table_path(self, key: KeyPath) -> Path:
         return self.tables.joinpath(*key)

@@ -33,13 +33,20 @@ def _engine(spark: SparkSession, home: Path, data_dir: Path, store: FeatureStore
     return Engine(store.plan(), spark, Layout.under(home), data_dir=data_dir, run_id="r1")
 
 
+def _run_all(
+    spark: SparkSession, home: Path, data_dir: Path, store: FeatureStore
+) -> tuple[Engine, list]:
+    """Every planned asset of `store` in one engine run: the engine and its outcomes."""
+    engine = _engine(spark, home, data_dir, store)
+    return engine, list(engine.run(store.plan().assets))
+
+
 def test_a_run_computes_each_shared_node_once(
     spark: SparkSession, tmp_path: Path, data_dir: Path
 ) -> None:
     store = tiny_store.build_store()
     plan = store.plan()
-    engine = _engine(spark, tmp_path, data_dir, store)
-    outcomes = list(engine.run(plan.assets))
+    engine, outcomes = _run_all(spark, tmp_path, data_dir, store)
     assert not [o for o in outcomes if isinstance(o, Failed)]
     record = engine.record
     assert Counter(record.computed) == Counter(set(record.computed))  # each node once
@@ -79,9 +86,7 @@ def test_a_view_loads_like_a_table_and_a_selection_reads_back_only_what_is_outsi
     spark: SparkSession, tmp_path: Path, data_dir: Path
 ) -> None:
     store = tiny_store.build_store()
-    plan = store.plan()
-    first = _engine(spark, tmp_path, data_dir, store)
-    list(first.run(plan.assets))
+    _run_all(spark, tmp_path, data_dir, store)
 
     again = _engine(spark, tmp_path, data_dir, store)
     tokens: DataFrame = again.load("tokens")  # recomputed from the stored split table
@@ -116,9 +121,7 @@ def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     spark: SparkSession, tmp_path: Path, data_dir: Path
 ) -> None:
     store = tiny_store.build_store_with_a_broken_producer()
-    plan = store.plan()
-    engine = _engine(spark, tmp_path, data_dir, store)
-    outcomes = list(engine.run(plan.assets))
+    engine, outcomes = _run_all(spark, tmp_path, data_dir, store)
     failed = {o.asset: o for o in outcomes if isinstance(o, Failed)}
     assert set(failed) == {
         "text_vector[broken]",
