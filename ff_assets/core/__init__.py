@@ -3,6 +3,7 @@
 Standard library only: importing it never loads dagster, pyspark or mlflow.
 """
 
+from ff_assets.core.declarations import Declarations
 from ff_assets.core.errors import (
     AmbiguousSplitError,
     DataFormatError,
@@ -36,8 +37,17 @@ from ff_assets.core.plan import (
     Variant,
     VariantId,
 )
-from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Storage, Threshold
-from ff_assets.core.store import FeatureStore, HashSplit
+from ff_assets.core.specs import (
+    FeatureSpec,
+    FitOn,
+    HashSplit,
+    Runtime,
+    StageKind,
+    StageSpec,
+    Storage,
+    Threshold,
+)
+from ff_assets.core.store import FeatureStore
 
 __all__ = [
     "AmbiguousSplitError",
@@ -46,6 +56,7 @@ __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "DeclarationError",
+    "Declarations",
     "DuplicateFeatureError",
     "DuplicateStageError",
     "EntityMismatchError",
@@ -62,6 +73,7 @@ __all__ = [
     "PlannedAsset",
     "PlanningError",
     "PromotionRefusedError",
+    "Runtime",
     "StageCycleError",
     "StageKind",
     "StageSpec",

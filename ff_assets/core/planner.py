@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
+from ff_assets.core.declarations import Declarations
 from ff_assets.core.errors import (
     EntityMismatchError,
     UnknownPinError,
@@ -37,35 +37,33 @@ from ff_assets.core.plan import (
 )
 from ff_assets.core.specs import StageKind, StageSpec
 
-if TYPE_CHECKING:
-    from ff_assets.core.store import FeatureStore
-
 
 def plan(
-    store: FeatureStore,
+    declared: Declarations,
     outputs: Iterable[str] | None = None,
     *,
     pins: Mapping[str, str] | None = None,
     max_variants: int | None = None,
 ) -> Plan:
-    """Plan `outputs` of `store`: refuse unsafe graphs, else return nodes, assets and variants."""
-    graph = FeatureGraph.build(store.stages)
-    requested = store.requested_outputs(outputs)
+    """Plan `outputs` of a store's declarations: refuse unsafe graphs, else return nodes,
+    assets and variants."""
+    graph = FeatureGraph.build(declared.stages)
+    requested = declared.requested_outputs(outputs)
     if not requested:
         raise UnproducedOutputError(
-            f"store {store.name!r} declares no model and no default outputs: name the outputs "
+            f"store {declared.store!r} declares no model and no default outputs: name the outputs "
             "to plan (--output NAME)."
         )
     for output in requested:
         if output not in graph.producers and output not in graph.carrier:
             known = [*graph.producers, *graph.carrier]
             raise UnproducedOutputError(
-                f"no stage in store {store.name!r} writes the requested output {output!r}."
+                f"no stage in store {declared.store!r} writes the requested output {output!r}."
                 f"{did_you_mean(output, known)}"
             )
     pins = dict(pins or {})
     _check_pins(graph, pins)
-    cap = max_variants or store.max_variants
+    cap = max_variants or declared.max_variants
 
     builder = _NodeBuilder(graph)
     variants: list[Variant] = []
@@ -80,7 +78,7 @@ def plan(
     _add_model_assets(assets, nodes, variants, requested)
     rank = {k: i for i, k in enumerate(nodes)}
     return Plan(
-        store=store.name,
+        store=declared.store,
         outputs=requested,
         nodes=nodes,
         assets=assets,
@@ -96,11 +94,11 @@ def plan(
             for v in variants
         ),
         alternatives=alternatives,
-        features=store.features,
-        scoring_sources=store.scoring_sources,
-        description=store.description,
-        owner=store.owner,
-        tags=store.tags,
+        features=declared.features,
+        scoring_sources=declared.scoring_sources,
+        description=declared.description,
+        owner=declared.owner,
+        tags=declared.tags,
     )
 
 

@@ -6,6 +6,8 @@ runtime payload a stage carries (a Spark ML stage, a Python function, a loader) 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,18 @@ class StageKind(StrEnum):
     TRANSFORM = "transform"  # row-wise, fits nothing
     FITTED = "fitted"  # an estimator: fitted on some rows, applied to all
     MODEL = "model"  # an estimator with a label: fitted, evaluated on test, registered
+
+
+class Runtime(StrEnum):
+    """What runs a stage, as far as planning needs to know (`impl` itself stays opaque).
+
+    A registered model's inference pipeline is one Spark ML `PipelineModel`, which can hold
+    Spark ML stages but not Python functions; the planner refuses the mix before a run does.
+    """
+
+    SPARK_ML = "spark_ml"  # a Spark ML stage (or a factory of one), set by its adapter
+    PYTHON = "python"  # a Python function on DataFrames: only the engine can run it
+    UNSPECIFIED = "unspecified"  # no payload the core can classify (plain specs, tests)
 
 
 class Storage(StrEnum):
@@ -108,6 +122,7 @@ class StageSpec:
     metric: str | None = None
     threshold: Threshold | None = None
     storage: Storage | None = None  # None: views for transforms' outputs, tables otherwise
+    runtime: Runtime | None = None  # None: PYTHON for a function `impl`, else UNSPECIFIED
     description: str = ""
     owner: str = ""
     tags: Tags = ()
@@ -121,6 +136,7 @@ class StageSpec:
         object.__setattr__(self, "fit_on", FitOn(self.fit_on))
         if self.storage is not None:
             object.__setattr__(self, "storage", _storage(self.name, self.storage))
+        object.__setattr__(self, "runtime", _runtime(self.runtime, self.impl))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "data_files", tuple(self.data_files))
@@ -191,6 +207,28 @@ class StageSpec:
         if self.label and self.label not in self.inputs:
             return (*self.inputs, self.label)
         return self.inputs
+
+
+def _runtime(declared: Runtime | str | None, impl: Any) -> Runtime:
+    if declared is not None:
+        return Runtime(declared)
+    is_function = inspect.isroutine(impl) or isinstance(impl, functools.partial)
+    return Runtime.PYTHON if is_function else Runtime.UNSPECIFIED
+
+
+class HashSplit:
+    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
+
+    Stable across runs and machines, unlike random sampling, so a re-run never moves a row
+    from test to train.
+    """
+
+    def __init__(self, *, test_fraction: float, seed: int) -> None:
+        self.test_fraction = test_fraction
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"HashSplit(test_fraction={self.test_fraction}, seed={self.seed})"
 
 
 def _storage(stage: str, value: object) -> Storage:

@@ -19,8 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DataFormatError, DeclarationError
-from ff_assets.core.specs import StageSpec
-from ff_assets.core.store import HashSplit
+from ff_assets.core.specs import HashSplit, StageSpec
 from ff_assets.spark.introspect import SparkStageFactory
 
 SPLIT_COLUMN = "ff_split"
