@@ -35,6 +35,7 @@ from ff_assets.core.plan import (
     registered_name,
     variant_suffix,
 )
+from ff_assets.core.runnable import check_runnable
 from ff_assets.core.specs import StageKind, StageSpec
 
 
@@ -77,7 +78,7 @@ def plan(
     assets = _assets(nodes, alternatives)
     _add_model_assets(assets, nodes, variants, requested)
     rank = {k: i for i, k in enumerate(nodes)}
-    return Plan(
+    planned = Plan(
         store=declared.store,
         outputs=requested,
         nodes=nodes,
@@ -100,6 +101,8 @@ def plan(
         owner=declared.owner,
         tags=declared.tags,
     )
+    check_runnable(planned)
+    return planned
 
 
 def _check_pins(graph: FeatureGraph, pins: Mapping[str, str]) -> None:

@@ -14,9 +14,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ff_assets.core.errors import DeclarationError
+from ff_assets.core.errors import DeclarationError, UnknownMetricError, did_you_mean
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# The metrics a model can be evaluated with, by the Spark ML evaluator that computes them
+# (`ff_assets.spark.execute.evaluate` routes on these names).
+BINARY_METRICS = ("areaUnderROC", "areaUnderPR")
+REGRESSION_METRICS = ("rmse", "mse", "r2", "mae")
+CLASSIFICATION_METRICS = (
+    "accuracy", "f1", "weightedPrecision", "weightedRecall", "weightedTruePositiveRate",
+    "weightedFalsePositiveRate", "weightedFMeasure", "truePositiveRateByLabel",
+    "falsePositiveRateByLabel", "precisionByLabel", "recallByLabel", "fMeasureByLabel",
+    "logLoss", "hammingLoss",
+)  # fmt: skip
+METRICS = (*CLASSIFICATION_METRICS, *BINARY_METRICS, *REGRESSION_METRICS)
 
 
 class StageKind(StrEnum):
@@ -172,6 +184,12 @@ class StageSpec:
             if not self.label:
                 raise DeclarationError(f"{where} needs label=, the feature it learns to predict.")
             check_name(f"label of {where}", self.label)
+            if self.metric is not None and self.metric not in METRICS:
+                raise UnknownMetricError(
+                    f"{where} is evaluated with metric={self.metric!r}, which no Spark ML "
+                    f"evaluator computes.{did_you_mean(self.metric, METRICS)} Use one of "
+                    f"{', '.join(METRICS)}."
+                )
         elif self.label is not None and kind is not StageKind.FITTED:
             raise DeclarationError(f"{where} cannot have a label: only estimators learn from one.")
         if self.fit_on is FitOn.EXTERNAL and not (self.external_reason or "").strip():
