@@ -35,6 +35,11 @@ def register_adapter(adapter: StageAdapter) -> None:
     _ADAPTERS[adapter.name] = adapter
 
 
+def unregister_adapter(name: str) -> None:
+    """Remove the adapter registered under `name` (no error when there is none)."""
+    _ADAPTERS.pop(name, None)
+
+
 def adapter_for(stage: object) -> StageAdapter | None:
     """The first registered adapter that claims `stage`, else None."""
     return next((a for a in _ADAPTERS.values() if a.claims(stage)), None)

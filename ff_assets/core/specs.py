@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ff_assets.core.errors import DeclarationError, UnknownMetricError, did_you_mean
+from ff_assets.core.errors import (
+    DeclarationError,
+    InvalidOwnerError,
+    UnknownMetricError,
+    did_you_mean,
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")  # what Dagster accepts
 
 # The metrics a model can be evaluated with, by the Spark ML evaluator that computes them
 # (`ff_assets.spark.execute.evaluate` routes on these names).
@@ -87,6 +93,19 @@ def check_name(what: str, name: str) -> str:
     return name
 
 
+def check_owner(what: str, owner: str) -> str:
+    """Raise unless `owner` is empty, an e-mail address or a team name (`ml` or `team:ml`):
+    owners become Dagster asset owners, which refuse anything else when definitions load."""
+    team = owner.removeprefix("team:").strip()
+    if owner and not (_EMAIL.fullmatch(owner) if "@" in owner else team):
+        raise InvalidOwnerError(
+            f"{what} has owner {owner!r}, which is neither an e-mail address "
+            "(ml@example.com) nor a team name ('ml-platform' or 'team:ml-platform'): fix the "
+            "address, or name the team."
+        )
+    return owner
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureSpec:
     """A named column keyed by an entity key. Names are unique in a store."""
@@ -100,6 +119,7 @@ class FeatureSpec:
 
     def __post_init__(self) -> None:
         check_name("feature", self.name)
+        check_owner(f"feature {self.name!r}", self.owner)
         object.__setattr__(self, "tags", freeze_tags(self.tags))
 
 
@@ -143,6 +163,7 @@ class StageSpec:
 
     def __post_init__(self) -> None:
         check_name("stage", self.name)
+        check_owner(f"stage {self.name!r}", self.owner)
         kind = StageKind(self.kind)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "fit_on", FitOn(self.fit_on))

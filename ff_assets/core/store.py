@@ -25,6 +25,7 @@ from ff_assets.core.specs import (
     StageSpec,
     Threshold,
     check_name,
+    check_owner,
     freeze_tags,
 )
 
@@ -55,7 +56,7 @@ class FeatureStore:
     ) -> None:
         self.name = check_name("store", name)
         self.description = description
-        self.owner = owner
+        self.owner = check_owner(f"store {name!r}", owner)
         self.tags = freeze_tags(tags)
         self.default_outputs = tuple(default_outputs)
         if max_variants < 1:

@@ -77,6 +77,15 @@ def test_importing_the_core_loads_no_heavy_package():
     assert _run("import ff_assets.core\n" + REPORT_LOADED).strip() == "ok"
 
 
+def test_the_spark_adapter_is_registered_without_loading_pyspark():
+    code = (
+        "import ff_assets.core\n"
+        "from ff_assets.core.adapters import adapter_names\n"
+        "assert adapter_names() == ('spark_ml',), adapter_names()\n"
+    )
+    assert _run(code + REPORT_LOADED).strip() == "ok"
+
+
 def test_planning_loads_no_heavy_package():
     assert _run(PLAN_SOMETHING + REPORT_LOADED).strip() == "ok"
 

@@ -14,8 +14,10 @@ from ff_assets.core import (
     DuplicateFeatureError,
     DuplicateStageError,
     EntityMismatchError,
+    FeatureSpec,
     FeatureStore,
     FFAssetsError,
+    InvalidOwnerError,
     MissingScoringInputError,
     MissingSplitError,
     PlanningError,
@@ -35,6 +37,7 @@ from ff_assets.core import (
 )
 from ff_assets_tests.core.fixtures import (
     asset_name_clash,
+    bad_owner,
     cyclic,
     duplicate,
     explicit_all_rows,
@@ -64,6 +67,7 @@ REFUSED = {
     "python_in_pipeline": PythonStageInPipelineError,
     "asset_name_clash": AssetNameClashError,
     "unknown_metric": UnknownMetricError,
+    "bad_owner": InvalidOwnerError,
 }
 
 
@@ -102,7 +106,7 @@ def test_fixture_modules_import_without_raising():
         missing_scoring_input, python_in_pipeline, asset_name_clash,
     ):  # fmt: skip
         assert isinstance(module.store, FeatureStore)
-    assert callable(duplicate.declare) and callable(unknown_metric.declare)
+    assert all(callable(m.declare) for m in (duplicate, unknown_metric, bad_owner))
 
 
 # -- test-to-fit leakage ----------------------------------------------------------------------
@@ -543,3 +547,23 @@ def test_unknown_metric_suggests_the_close_name_and_lists_the_known_ones():
     assert "stage 'sentiment_model' (model) is evaluated with metric='acuracy'" in message
     assert "Did you mean 'accuracy'?" in message
     assert "areaUnderROC" in message and "rmse" in message
+
+
+def test_bad_owner_names_the_stage_the_owner_and_the_fix():
+    message = _refusal("bad_owner", InvalidOwnerError)
+    assert message.startswith("stage 'tokenizer' has owner 'ml-team@corp', which is neither")
+    assert "name the team" in message
+
+
+@pytest.mark.parametrize("owner", ["", "ml", "team:ml-platform", "ML Team", "qa@example.com"])
+def test_e_mail_addresses_and_team_names_are_owners(owner):
+    assert FeatureStore(name="bank", owner=owner).owner == owner
+    assert FeatureSpec(name="age", owner=owner).owner == owner
+
+
+@pytest.mark.parametrize("owner", ["team:", "a@b", "@example.com"])
+def test_owners_dagster_would_refuse_are_refused_where_declared(owner):
+    with pytest.raises(InvalidOwnerError, match=repr(owner)):
+        FeatureStore(name="bank", owner=owner)
+    with pytest.raises(InvalidOwnerError, match="feature 'age' has owner"):
+        FeatureSpec(name="age", owner=owner)
