@@ -1,6 +1,8 @@
-"""The pure planning core: specs, the store, the planner, leakage refusals, lineage.
+"""The pure planning core: specs, the store and its frozen declarations, the planner, the
+refusals (leakage, and what would fail later), lineage, and the registry of stage adapters.
 
-Standard library only: importing it never loads dagster, pyspark or mlflow.
+Standard library only: importing it never loads dagster, pyspark or mlflow, and no core module
+imports anything outside the core, not even lazily (the Spark layer registers its adapter).
 """
 
 from ff_assets.core.declarations import Declarations

@@ -2,7 +2,8 @@
 
 Steps: index the declarations (FeatureGraph), enumerate one variant per combination of
 alternative producers, build one node per stage and upstream choice (so shared stages appear
-once), derive the assets, then refuse leaks. Nothing here reads data.
+once), derive the assets, then refuse leaks and what would fail later (`runnable`). The
+input is a frozen `Declarations` value, never the store. Nothing here reads data.
 """
 
 from __future__ import annotations
