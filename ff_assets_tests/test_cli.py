@@ -84,6 +84,36 @@ def test_validate_leaky_store_exits_1_with_the_leak_path(capsys) -> None:
     assert "fit_on=" in err  # the fix is named
 
 
+FIXTURES = "ff_assets_tests.core.fixtures"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "error", "expected"),
+    [
+        (
+            "missing_scoring_input",
+            "MissingScoringInputError",
+            "'new_reviews' lacks text. Did you mean 'txt'?",
+        ),
+        (
+            "python_in_pipeline",
+            "PythonStageInPipelineError",
+            "declare 'lowercase' as a Spark ML Transformer",
+        ),
+        ("asset_name_clash", "AssetNameClashError", "both get the asset key reviews/tokens"),
+        ("unknown_metric", "UnknownMetricError", "Did you mean 'accuracy'?"),
+        ("bad_owner", "InvalidOwnerError", "has owner 'ml-team@corp', which is neither"),
+    ],
+)
+def test_validate_refuses_what_would_fail_later(capsys, fixture, error, expected) -> None:
+    # Refused by `validate` (no data read, no Spark), not when definitions are built or a run
+    # reaches the failing step.
+    code, out, err = run(capsys, "validate", "--store", f"{FIXTURES}.{fixture}:store")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {error}: ")
+    assert expected in err
+
+
 def test_lineage_of_a_variant_is_its_upstream_tree(capsys) -> None:
     code, out, err = run(capsys, "lineage", "sentiment_prediction[tfidf]")
     assert (code, err) == (0, "")

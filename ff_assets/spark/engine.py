@@ -32,7 +32,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ff_assets.charts import histograms_markdown
-from ff_assets.core.errors import DataFormatError, DeclarationError
+from ff_assets.core.errors import (
+    DataFormatError,
+    DeclarationError,
+    PythonStageInPipelineError,
+    StageFailedError,
+)
 from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
 from ff_assets.core.specs import StageKind, Storage
 from ff_assets.core.store import HashSplit
@@ -259,9 +264,13 @@ class Engine:
                 frame = frame.where(F.col(SPLIT_COLUMN).isin(list(wanted)))
             return frame
         run = _Run(self, Schedule.build(self.plan, (), targets=(planned.node,)), [], wanted)
-        for outcome in run.go():
-            if isinstance(outcome, Failed):
-                raise RuntimeError(outcome.reason) from outcome.error
+        for _ in run.go():  # nothing is selected, so a failure shows in `broken` only
+            pass
+        if planned.node in run.broken:
+            raise StageFailedError(
+                f"view {'/'.join(self.key(asset))} could not be recomputed from its recipe: "
+                f"{run.broken[planned.node]}. Fix that, then read the view again."
+            )
         frame = run.frames[planned.node]
         node = self.plan.nodes[planned.node]
         return run.rows_of(frame, node, planned)
@@ -695,7 +704,7 @@ class _Run:
                 continue
             runtime = execute.build(upstream.stage)
             if not isinstance(runtime, Transformer):
-                raise DeclarationError(
+                raise PythonStageInPipelineError(
                     f"stage {upstream.stage.name!r} is a Python function, so it cannot be part "
                     "of the registered inference pipeline (a Spark PipelineModel): declare it "
                     "as a Spark ML Transformer to register models that use it."

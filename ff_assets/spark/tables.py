@@ -11,6 +11,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from ff_assets.core.errors import MissingColumnError
 from ff_assets.spark.execute import SPLIT_COLUMN
 
 
@@ -44,7 +45,11 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
     """
     if partitions:
         if SPLIT_COLUMN not in frame.columns:
-            raise ValueError(f"a partitioned write needs the {SPLIT_COLUMN!r} column")
+            raise MissingColumnError(
+                f"table {path}: a write of partitions {', '.join(partitions)} needs the "
+                f"{SPLIT_COLUMN!r} column, and the rows have only {', '.join(frame.columns)}: "
+                f"write rows that come through a split, or write without partitions."
+            )
         keys = ", ".join(f"'{p}'" for p in partitions)
         writer = (
             frame.write.format("delta")
