@@ -1,4 +1,5 @@
-"""The `ff-assets` command: plan, validate, lineage, materialize, promote, compare, predict.
+"""The `ff-assets` command: plan, validate, lineage, materialize, stats, promote, compare,
+predict.
 
 Planning commands never start Spark or Dagster; `materialize` runs through Dagster on the
 project's instance, so its runs show in Dagit.
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from ff_assets.core.errors import FFAssetsError, UnknownNameError, did_you_mean
 from ff_assets.core.store import FeatureStore
-from ff_assets.render import plan_json, plan_summary, table, tree
+from ff_assets.render import plan_json, plan_summary, stats_text, table, tree
 
 DEFAULT_STORE = "ff_assets.examples.reviews:store"
 
@@ -132,6 +133,33 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ff_assets.core.catalog import resolve_asset
+    from ff_assets.orchestration.materialize import project_instance
+    from ff_assets.orchestration.stored_statistics import latest_statistics
+
+    _, plan = _plan(args)
+    planned = resolve_asset(plan, args.name)
+    stats = latest_statistics(project_instance(args.home), plan, planned)
+    if args.partition:
+        held = sorted({p for s in stats.values() for p in s["partitions"]})
+        if args.partition not in held:
+            raise UsageError(
+                f"--partition {args.partition!r}: {planned.key_name} holds {', '.join(held)}."
+                f"{did_you_mean(args.partition, held)}"
+            )
+        stats = {
+            f: {**s, "partitions": {args.partition: s["partitions"][args.partition]}}
+            for f, s in stats.items()
+        }
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{plan.store}/{planned.key_name}: feature statistics of the latest materialization")
+    print(stats_text(stats))
+    return 0
+
+
 def _tracking_uri(args: argparse.Namespace) -> str:
     from ff_assets.config import ProjectPaths
 
@@ -242,6 +270,12 @@ def parser() -> argparse.ArgumentParser:
         "--home", help="project state folder (default $FF_ASSETS_HOME or ./.ff_assets)"
     )
     run.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+
+    stats = add("stats", "Feature statistics of an asset's latest materialization.", cmd_stats)
+    stats.add_argument("name", help="an asset (split, text_vector__tfidf) or its feature")
+    stats.add_argument("--partition", help="one partition only (train, test)")
+    stats.add_argument("--json", action="store_true", help="print them as JSON")
+    stats.add_argument("--home", help="state folder (default $FF_ASSETS_HOME or ./.ff_assets)")
 
     def tracked(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         sub = add(name, help_text, handler)

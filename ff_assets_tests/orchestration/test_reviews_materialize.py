@@ -7,6 +7,7 @@ are sane, and the Delta tables read back and time-travel.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -269,3 +270,33 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
     assert source["feature_statistics_json"]["site_label"]["partitions"]["all"] == {
         "count": ROWS, "nulls": 0, "min": 0.0, "max": 2.0,
     }  # fmt: skip
+
+
+def test_stats_command_reads_what_dagit_shows(
+    reviews_materialized: Materialized, capsys: pytest.CaptureFixture, monkeypatch: Any
+) -> None:
+    """`ff-assets stats NAME [--partition P] [--json]`: the latest materialization's
+    statistics, from the project's Dagster instance, no Spark."""
+    from ff_assets.cli import main
+
+    m = reviews_materialized
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = ["--home", str(m.home)]
+    assert main(["stats", "split", *home, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == _latest_metadata(m, ["reviews", "split"])["feature_statistics_json"]
+    # Other tests of this module rematerialize parts: take a partition the latest one holds.
+    latest = _latest_metadata(m, ["reviews", "text_vector__tfidf"])["feature_statistics_json"]
+    partition = next(p for p in latest["text_vector"]["partitions"] if p != "all")
+    args = ["stats", "text_vector[tfidf]", *home, "--partition", partition, "--json"]
+    assert main(args) == 0
+    vectors = json.loads(capsys.readouterr().out)["text_vector"]
+    assert list(vectors["partitions"]) == [partition]
+    assert main(["stats", "split", *home]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("reviews/split: feature statistics")
+    assert "categorical" in out and "amazon" in out and "PSI" in out
+    assert main(["stats", "split", *home, "--partition", "tset"]) == 1
+    assert "Did you mean 'test'" in capsys.readouterr().err
+    assert main(["stats", "sentiment", *home]) == 1
+    assert "held by several assets (reviews_source, split)" in capsys.readouterr().err
