@@ -7,17 +7,24 @@ project's instance, so its runs show in Dagit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from ff_assets.core.errors import FFAssetsError, UnknownNameError, did_you_mean
 from ff_assets.core.store import FeatureStore
 from ff_assets.render import plan_json, plan_summary, table, tree
 
 DEFAULT_STORE = "ff_assets.examples.reviews:store"
+DAGSTER_MLFLOW_BETA = (
+    r"(Function|Class|Dagster resource) `(_create_mlflow_run_hook|MlFlow|mlflow_tracking)` "
+    "is currently in beta"
+)
 
 
 class UsageError(FFAssetsError):
@@ -290,10 +297,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ff-assets` console script."""
     args = parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with _libraries_quiet(unless=getattr(args, "verbose", False)):
+            return args.handler(args)
     except (FFAssetsError, UnknownNameError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _libraries_quiet(*, unless: bool) -> Iterator[None]:
+    """Without --verbose, keep the terminal for ff_assets' own lines: no beta notices from
+    dagster-mlflow (kept on purpose: one MLflow run per Dagster run) and no INFO logs from
+    MLflow ("Creating initial MLflow database tables")."""
+    if unless:
+        yield
+        return
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DAGSTER_MLFLOW_BETA)
+        mlflow_logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            mlflow_logger.setLevel(level)
 
 
 if __name__ == "__main__":
