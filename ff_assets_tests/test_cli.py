@@ -247,7 +247,8 @@ def test_materialize_prints_a_line_per_asset_and_no_dagster_events(
     assert set(kinds) == {f"tiny/{a.key_name}" for a in plan.assets.values()}
     assert (kinds["tiny/reviews"], kinds["tiny/tokens"]) == ("table", "view")
     assert kinds["tiny/sentiment_model_registered__tfidf"] == "registered"
-    assert "Done in " in err and f"{len(plan.assets)} of {len(plan.assets)} assets stored" in err
+    assert f"{len(plan.assets)} of {len(plan.assets)} assets stored" in err
+    assert "Done in " in err and "(Dagster run " in err
     for noise in DAGSTER_EVENTS:
         assert noise not in out + err
     assert "sentiment_prediction[tfidf]" in out and "accuracy" in out  # the results table

@@ -90,7 +90,7 @@ def materialize_store(
         progress(f"materializing {len(labels)} assets of store {store.name} (train and test)")
         with EventFeed(instance, run_id, shown):
             result = run_job(defs, job_name, instance, run_config=run_config, run_id=run_id)
-        progress(shown.summary(success=result.success))
+        progress(shown.summary(success=result.success, run_id=run_id))
     report.runs.append(result.run_id)
     report.success = result.success
     _collect(result, plan, report)

@@ -161,14 +161,15 @@ class RunProgress:
             f"FAILED{why}"
         )
 
-    def summary(self, *, success: bool) -> str:
-        """`Done in 41.2 s: 22 of 22 assets stored, 14 checks passed.`"""
+    def summary(self, *, success: bool, run_id: str) -> str:
+        """`Done in 41.2 s: 22 of 22 assets stored, 14 checks passed (Dagster run 1a2b...).`"""
         checks = f"{self.checks_passed} checks passed"
         if self.checks_failed:
             checks += f", {len(self.checks_failed)} failed"
         return (
             f"{'Done' if success else 'FAILED'} in {time.time() - self.started:.1f} s: "
-            f"{len(self.stored)} of {len(self.labels)} assets stored, {checks}."
+            f"{len(self.stored)} of {len(self.labels)} assets stored, {checks} "
+            f"(Dagster run {run_id})."
         )
 
 
