@@ -24,8 +24,8 @@ from dagster import (
     EventLogEntry,
 )
 
+from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, PlannedAsset
-from ff_assets.orchestration.assets import StageFailedError
 
 WATCHED = frozenset(
     {
