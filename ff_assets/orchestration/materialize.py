@@ -8,9 +8,9 @@ register in MLflow. The run shows in Dagit.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import mlflow
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
@@ -23,6 +23,14 @@ from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.jobs import materialize_job_name
 from ff_assets.orchestration.keys import asset_key
+from ff_assets.orchestration.progress import (
+    EventFeed,
+    RunProgress,
+    console_logging,
+    kind_label,
+    root_cause,
+    user_error,
+)
 from ff_assets.tracking.registry import end_runs_of_dagster_run
 
 
@@ -34,7 +42,9 @@ class MaterializeReport:
     materialized: list[tuple[str, str, str]] = field(default_factory=list)
     metrics: list[tuple[str, str, float | str, str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # per failed step: its summary
+    errors: list[str] = field(default_factory=list)  # per failed step: its root cause
+    not_stored: list[str] = field(default_factory=list)  # planned assets the run did not store
 
 
 def project_instance(home: str | None = None) -> DagsterInstance:
@@ -53,9 +63,15 @@ def materialize_store(
     data_dir: str | None = None,
     instance: DagsterInstance | None = None,
     tracking_uri: str | None = None,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> MaterializeReport:
-    """Materialize everything `outputs` need, both partitions, every variant."""
+    """Materialize everything `outputs` need, both partitions, every variant.
+
+    `progress` receives a line per asset as the run stores it (read from Dagster's event log
+    while the run goes) and a summary at the end; Dagster's own console stream of events is
+    printed only when `verbose`.
+    """
     entry = StorePlan(store, tuple(outputs or ()) or None, pins)
     plan = entry.plan
     defs = build_definitions(
@@ -63,31 +79,25 @@ def materialize_store(
     )
     instance = instance or project_instance(home)
     report = MaterializeReport()
-    progress(f"materializing {len(plan.assets)} assets of store {store.name} (train and test)")
-    result = run_job(defs, materialize_job_name(store.name), instance)
+    job_name = materialize_job_name(store.name)
+    run_config = console_logging(verbose)
+    if progress is None:
+        result = run_job(defs, job_name, instance, run_config=run_config)
+    else:
+        run_id = str(uuid.uuid4())
+        labels = {asset_key(plan.store, a): kind_label(a) for a in plan.assets.values()}
+        shown = RunProgress(labels, progress)
+        progress(f"materializing {len(labels)} assets of store {store.name} (train and test)")
+        with EventFeed(instance, run_id, shown):
+            result = run_job(defs, job_name, instance, run_config=run_config, run_id=run_id)
+        progress(shown.summary(success=result.success, run_id=run_id))
     report.runs.append(result.run_id)
     report.success = result.success
     _collect(result, plan, report)
-    report.failures = [
-        f"{e.step_key}: {_user_error(e.event_specific_data.error)}"  # type: ignore[union-attr]
-        for e in result.all_events
-        if e.is_step_failure
-    ]
-    progress(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    failures = result.get_step_failure_events()
+    report.failures = [f"{e.step_key}: {user_error(e.step_failure_data.error)}" for e in failures]
+    report.errors = list(dict.fromkeys(root_cause(e.step_failure_data.error) for e in failures))
     return report
-
-
-def _user_error(error: Any) -> str:
-    """The first message in a step failure's chain of causes that is not Dagster's own
-    wrapper ("Error occurred while executing op ..."): the error the user can act on."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.cause
-    for link in chain:
-        if not link.message.startswith("dagster._core.errors."):
-            return link.message.strip()
-    return chain[0].message.strip() if chain else "unknown error"
 
 
 def run_job(
@@ -97,6 +107,7 @@ def run_job(
     *,
     both_partitions: bool = True,
     run_config: Mapping | None = None,
+    run_id: str | None = None,
 ) -> ExecuteInProcessResult:
     """Run a job of `defs` in this process on `instance`, then end the MLflow run that
     dagster-mlflow opened for it (it leaves it RUNNING)."""
@@ -105,6 +116,7 @@ def run_job(
         instance=instance,
         tags=BOTH_PARTITIONS if both_partitions and job.partitions_def else None,
         run_config=run_config,
+        run_id=run_id,
         raise_on_error=False,
     )
     settings = (defs.resources or {})["settings"]
@@ -146,3 +158,4 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeRepo
                 metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
                 value = meta.get(f"test_{metric}", "n/a")
                 report.metrics.append((variant.name, metric, value, str(meta.get("model_version"))))
+    report.not_stored = [key.to_user_string() for key in by_key]

@@ -44,7 +44,7 @@ DEFAULT_EXPERIMENT = "ff_assets"
 def ff_mlflow_tracking(context: InitResourceContext):
     """dagster-mlflow's MlFlow object for this Dagster run (see the module docstring)."""
     config = context.resource_config
-    _end_stale_runs(context.run_id)
+    _end_stale_runs(context.run.run_id if context.run else None)
     client = tracking_client(config["mlflow_tracking_uri"])
     root = config.get("artifact_root")
     ensure_experiment(client, config["experiment_name"], Path(root) if root else None)
