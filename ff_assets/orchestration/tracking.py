@@ -77,8 +77,11 @@ class MlflowRunResource(ConfigurableResource):
                 resource_config={"mlflow": {"config": config}},
                 dagster_run=context.dagster_run,
                 log_manager=context.log,
-            ) as started:
-                self._run_id = str(started.mlflow.mlflow_run_id)
+            ):
+                # dagster-mlflow leaves the run it started (or resumed) active in this thread.
+                self._run_id = active_run_id()
+        if self._run_id is None:
+            raise TrackingError(f"dagster-mlflow opened no MLflow run in {store.uri!r}.")
         status = "KILLED"  # unless execution ends normally or raises
         try:
             yield self

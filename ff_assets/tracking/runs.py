@@ -26,7 +26,8 @@ from mlflow.tracking import MlflowClient
 from ff_assets.tracking.registry import ensure_experiment, tracking_client
 
 DEFAULT_EXPERIMENT = "ff_assets"
-URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# What the fluent API exports for subprocesses; dagster-mlflow's `set_experiment` adds the last.
+FLUENT_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
 _FLUENT = threading.RLock()  # re-entrant: a fluent block may call another
 
 
@@ -50,9 +51,13 @@ class TrackingStore:
 @contextmanager
 def fluent_store(uri: str) -> Iterator[None]:
     """Point MLflow's process-wide tracking and registry URIs at `uri` for the block, under a
-    process-wide lock; restore them (and their environment variables) afterwards."""
+    process-wide lock; restore them and the variables MLflow exported afterwards.
+
+    MLflow offers no public way to unset the active experiment that `mlflow.set_experiment`
+    leaves in process memory (dagster-mlflow calls it), so ff_assets never relies on it: every
+    run here is started with its experiment id, or resumed by run id."""
     with _FLUENT:
-        saved = {name: os.environ.get(name) for name in URI_VARIABLES}
+        saved = {name: os.environ.get(name) for name in FLUENT_VARIABLES}
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         try:
