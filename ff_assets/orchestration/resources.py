@@ -31,7 +31,8 @@ class FFAssetsSettings(ConfigurableResource):
         return ProjectPaths.resolve(self.home)
 
     def data_path(self) -> Path:
-        """The configured data folder, else `$FF_DATA_DIR`, else `../shared/data`."""
+        """The data folder `build_definitions` resolved (`ff_assets.config.data_dir`: the one
+        given, else `$FF_DATA_DIR`, else `../shared/data`), resolved alike when none is set."""
         return data_dir(self.data_dir or None)
 
     def tracking_uri(self) -> str:
