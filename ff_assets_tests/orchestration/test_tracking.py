@@ -22,6 +22,7 @@ from ff_assets.core.errors import TrackingError
 from ff_assets.orchestration.resources import FFAssetsSettings
 from ff_assets.orchestration.tracking import MlflowRunResource
 from ff_assets.tracking.runs import active_run_id, fluent_store
+from ff_assets_tests.orchestration.tiny_store import failure_text
 
 JOB = "log_to_mlflow"
 
@@ -32,7 +33,7 @@ def log_one(context: OpExecutionContext) -> None:
     tracking = context.resources.mlflow
     tracking.client().log_metric(tracking.run_id, "logged", 1.0)
     if "wait" in context.run.tags:
-        WAIT.wait(timeout=60)  # both Dagster runs' MLflow runs are open at once
+        WAIT.wait(timeout=300)  # both Dagster runs' MLflow runs are open at once
     if context.run.tags.get("fail") == "yes":
         raise ValueError("the op failed on purpose")
 
@@ -114,7 +115,7 @@ def test_two_stores_running_at_once_keep_their_own_runs(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     for home in homes:
-        assert results[home].success
+        assert results[home].success, failure_text(results[home])
         assert _runs(home) == {results[home].run_id: (JOB, "FINISHED", 1.0)}
 
 
