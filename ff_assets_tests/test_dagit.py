@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from ff_assets.examples.data import data_dir
+from ff_assets.config import data_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

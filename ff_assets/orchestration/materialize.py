@@ -7,16 +7,13 @@ register in MLflow. The run shows in Dagit.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-import mlflow
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ff_assets.config import ProjectPaths
-from ff_assets.core.errors import TrackingError
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import BOTH_PARTITIONS
@@ -31,7 +28,6 @@ from ff_assets.orchestration.progress import (
     root_cause,
     user_error,
 )
-from ff_assets.tracking.registry import end_runs_of_dagster_run
 
 
 @dataclass
@@ -109,8 +105,8 @@ def run_job(
     run_config: Mapping | None = None,
     run_id: str | None = None,
 ) -> ExecuteInProcessResult:
-    """Run a job of `defs` in this process on `instance`, then end the MLflow run that
-    dagster-mlflow opened for it (it leaves it RUNNING)."""
+    """Run a job of `defs` in this process on `instance`. The `mlflow` resource ends the
+    Dagster run's MLflow run itself when the run's execution ends."""
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
@@ -119,25 +115,7 @@ def run_job(
         run_id=run_id,
         raise_on_error=False,
     )
-    settings = (defs.resources or {})["settings"]
-    _release_active_mlflow_run(result.run_id, result.success)
-    with contextlib.suppress(TrackingError):  # no MLflow store yet: nothing was opened
-        end_runs_of_dagster_run(
-            settings.mlflow_client(), settings.mlflow_experiment, result.run_id, result.success
-        )
     return result
-
-
-def _release_active_mlflow_run(dagster_run_id: str, ok: bool) -> None:
-    """End and pop the MLflow run dagster-mlflow left active in this process for the Dagster
-    run: else the next Dagster run here finds it "already active", reuses it and re-tags it
-    with its own run id, so two Dagster runs would share one MLflow run."""
-    active = mlflow.active_run()
-    if active is None:
-        return
-    tags = mlflow.MlflowClient().get_run(active.info.run_id).data.tags
-    if tags.get("dagster_run_id") == dagster_run_id:
-        mlflow.end_run(status="FINISHED" if ok else "FAILED")
 
 
 def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeReport) -> None:
