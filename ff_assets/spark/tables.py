@@ -1,4 +1,9 @@
-"""Delta table reads and writes used by the IO manager, the checks and the CLI."""
+"""Delta table reads and writes used by the engine, the IO manager, the checks and the CLI.
+
+Vector columns are written in standard types and read back as Spark ML vectors
+(`ff_assets.spark.vectors`), so any Delta reader (delta-rs, pandas, Polars, DuckDB) opens
+every table while Spark code sees vectors as before.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.spark.vectors import read_vectors, stored_nulls, stored_vectors
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ def read_table(spark: SparkSession, path: Path, version: int | None = None) -> D
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(str(path))
+    return read_vectors(reader.load(str(path)))
 
 
 def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None) -> Commit:
@@ -41,7 +47,9 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
 
     A partitioned write needs the `ff_split` column; rows of other partitions are refused by
     Delta (`replaceWhere`), so a write can never touch a partition it does not own.
+    Vector columns are stored as plain structs (`ff_assets.spark.vectors`).
     """
+    frame = stored_vectors(frame)
     if partitions:
         if SPLIT_COLUMN not in frame.columns:
             raise ValueError(f"a partitioned write needs the {SPLIT_COLUMN!r} column")
@@ -81,7 +89,8 @@ def commit_of(path: Path) -> Commit:
             per_partition[partition] = per_partition.get(partition, 0) + int(
                 stats.get("numRecords", 0)
             )
-        for name, nulls in (stats.get("nullCount") or {}).items():
+        for name, counted in (stats.get("nullCount") or {}).items():
+            nulls = stored_nulls(counted)
             if isinstance(nulls, int):
                 column = columns.setdefault(name, {"nulls": 0})
                 column["nulls"] += nulls
