@@ -13,6 +13,7 @@ from pyspark.ml.linalg import DenseVector, SparseVector, Vectors, VectorUDT
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
+from ff_assets.core.errors import DataFormatError
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.tables import read_table, write_table
 
@@ -89,12 +90,22 @@ def test_a_partition_rewrite_and_time_travel_keep_vectors(
     assert _same(first["sparse"], ROWS[0][1])
 
 
-def test_a_table_written_with_sparks_vector_type_still_reads(
+def test_a_table_written_with_sparks_vector_type_reads_and_is_rewritten_in_the_new_layout(
     spark: SparkSession, table_path: Callable[[str], str]
 ) -> None:
-    """Tables stored before this layout hold a `udt` column: read as they always were."""
-    path = table_path("legacy")
-    spark.createDataFrame(ROWS, SCHEMA).write.format("delta").save(path)
-    read = {r["id"]: r["v"] for r in read_table(spark, Path(path)).collect()}
+    """Tables stored before this layout hold a `udt` column: they read as they always did;
+    rewriting one partition is refused with the fix, rewriting both converts the table."""
+    path = Path(table_path("legacy"))
+    legacy = spark.createDataFrame(ROWS, SCHEMA)
+    legacy.write.format("delta").partitionBy(SPLIT_COLUMN).save(str(path))
+    read = {r["id"]: r["v"] for r in read_table(spark, path).collect()}
     for name, vector, _ in ROWS:
         assert _same(read[name], vector), name
+
+    with pytest.raises(DataFormatError, match="materialize both partitions"):
+        write_table(legacy.where(f"{SPLIT_COLUMN} = 'train'"), path, partitions=["train"])
+    write_table(legacy, path, partitions=["train", "test"])
+    arrow = DeltaTable(str(path))
+    assert arrow.metadata().partition_columns == [SPLIT_COLUMN]
+    assert arrow.to_pyarrow_table().num_rows == len(ROWS)
+    assert _same(read_table(spark, path).where("id = 'sparse'").first()["v"], ROWS[0][1])
