@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")
     args = parser.parse_args()
 
-    from ff_assets.examples.data import data_dir
+    from ff_assets.config import data_dir
 
     data = data_dir(args.data_dir)
     names = ["ff_assets", "plain"]

@@ -38,7 +38,7 @@ def main() -> int:
     bench.add_arguments(parser, "plain")
     args = parser.parse_args()
 
-    from ff_assets.examples.data import data_dir
+    from ff_assets.config import data_dir
 
     bench.quiet_logs()
     source = data_dir(args.data_dir)

@@ -1,4 +1,5 @@
-"""The `ff-assets` command: plan, validate, lineage, materialize, promote, compare, predict.
+"""The `ff-assets` command: plan, validate, lineage, materialize, stats, promote, compare,
+predict.
 
 Planning commands never start Spark or Dagster; `materialize` runs through Dagster on the
 project's instance, so its runs show in Dagit.
@@ -7,17 +8,24 @@ project's instance, so its runs show in Dagit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from ff_assets.core.errors import FFAssetsError, UnknownNameError, did_you_mean
 from ff_assets.core.store import FeatureStore
-from ff_assets.render import plan_json, plan_summary, table, tree
+from ff_assets.render import plan_json, plan_summary, stats_text, table, tree
 
 DEFAULT_STORE = "ff_assets.examples.reviews:store"
+DAGSTER_MLFLOW_BETA = (
+    r"(Function|Class|Dagster resource) `(_create_mlflow_run_hook|MlFlow|mlflow_tracking)` "
+    "is currently in beta"
+)
 
 
 class UsageError(FFAssetsError):
@@ -122,14 +130,57 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         home=args.home,
         data_dir=args.data_dir,
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        progress=None if args.quiet else _say,
+        verbose=args.verbose,
     )
-    print(table(["asset", "partitions", "delta version / model version"], report.materialized))
-    print()
-    print(table(["variant", "metric", "test value", "model version"], report.metrics))
-    for failure in report.failures:
-        print(f"failed: {failure}", file=sys.stderr)
-    return 0 if report.success else 1
+    if report.metrics:
+        print(table(["variant", "metric", "test value", "model version"], report.metrics))
+    if report.success:
+        return 0
+    if report.not_stored:
+        _say(f"not stored ({len(report.not_stored)}): {', '.join(report.not_stored)}")
+    return _failed(report.errors)
+
+
+def _say(line: str) -> None:
+    """A line for the person at the terminal (stderr: stdout holds the results)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _failed(errors: Sequence[str]) -> int:
+    """Print each root cause of a failed run, the last line being the first failure's own
+    error (what to fix first), and return the exit code."""
+    sys.stdout.flush()
+    for error in [*errors[1:], *errors[:1]] or ["the run failed (see Dagit for its events)"]:
+        _say(f"error: {error}")
+    return 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ff_assets.core.catalog import resolve_asset
+    from ff_assets.orchestration.materialize import project_instance
+    from ff_assets.orchestration.stored_statistics import latest_statistics
+
+    _, plan = _plan(args)
+    planned = resolve_asset(plan, args.name)
+    stats = latest_statistics(project_instance(args.home), plan, planned)
+    if args.partition:
+        held = sorted({p for s in stats.values() for p in s["partitions"]})
+        if args.partition not in held:
+            raise UsageError(
+                f"--partition {args.partition!r}: {planned.key_name} holds {', '.join(held)}."
+                f"{did_you_mean(args.partition, held)}"
+            )
+        stats = {
+            f: {**s, "partitions": {args.partition: s["partitions"][args.partition]}}
+            for f, s in stats.items()
+        }
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{plan.store}/{planned.key_name}: feature statistics of the latest materialization")
+    print(stats_text(stats))
+    return 0
 
 
 def _tracking_uri(args: argparse.Namespace) -> str:
@@ -179,6 +230,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ff_assets.orchestration.definitions import StorePlan, build_definitions
     from ff_assets.orchestration.jobs import variant_job_name
     from ff_assets.orchestration.materialize import project_instance, run_job
+    from ff_assets.orchestration.progress import console_logging, root_cause
     from ff_assets.tracking.promotion import resolve_variant
 
     store, plan = _plan(args)
@@ -188,7 +240,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, mlflow_tracking_uri=_tracking_uri(args),
     )  # fmt: skip
     job = variant_job_name(store.name, variant, f"predict_{args.alias}")
-    result = run_job(defs, job, project_instance(args.home), both_partitions=False)
+    result = run_job(
+        defs, job, project_instance(args.home), both_partitions=False,
+        run_config=console_logging(args.verbose),
+    )  # fmt: skip
     for event in result.get_asset_materialization_events():
         m = event.event_specific_data.materialization  # type: ignore[union-attr]
         meta = {k: v.value for k, v in m.metadata.items()}
@@ -197,12 +252,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 f"{m.asset_key.to_user_string()}: {meta.get('rows_written')} rows scored by "
                 f"{meta['registered_model']} version {meta['model_version']} ({args.alias})"
             )
-    if not result.success:
-        for e in result.all_events:
-            if e.is_step_failure:
-                print(f"failed: {e.step_key}: {e.event_specific_data.error.message.strip()}",  # type: ignore[union-attr]
-                      file=sys.stderr)  # fmt: skip
-    return 0 if result.success else 1
+    if result.success:
+        return 0
+    failures = result.get_step_failure_events()
+    return _failed([root_cause(e.step_failure_data.error) for e in failures])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -242,6 +295,15 @@ def parser() -> argparse.ArgumentParser:
         "--home", help="project state folder (default $FF_ASSETS_HOME or ./.ff_assets)"
     )
     run.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--verbose", action="store_true", help="also print Dagster's events")
+    shown.add_argument("--quiet", action="store_true", help="no progress lines, only results")
+
+    stats = add("stats", "Feature statistics of an asset's latest materialization.", cmd_stats)
+    stats.add_argument("name", help="an asset (split, text_vector__tfidf) or its feature")
+    stats.add_argument("--partition", help="one partition only (train, test)")
+    stats.add_argument("--json", action="store_true", help="print them as JSON")
+    stats.add_argument("--home", help="state folder (default $FF_ASSETS_HOME or ./.ff_assets)")
 
     def tracked(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         sub = add(name, help_text, handler)
@@ -261,6 +323,7 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--variant", help="the variant, e.g. tfidf (needed if several)")
     predict.add_argument("--alias", default="staging", choices=["staging", "production"])
     predict.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+    predict.add_argument("--verbose", action="store_true", help="also print Dagster's events")
     return top
 
 
@@ -268,10 +331,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ff-assets` console script."""
     args = parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with _libraries_quiet(unless=getattr(args, "verbose", False)):
+            return args.handler(args)
     except (FFAssetsError, UnknownNameError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _libraries_quiet(*, unless: bool) -> Iterator[None]:
+    """Without --verbose, keep the terminal for ff_assets' own lines: no beta notices from
+    dagster-mlflow (kept on purpose: one MLflow run per Dagster run) and no INFO logs from
+    MLflow ("Creating initial MLflow database tables")."""
+    if unless:
+        yield
+        return
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DAGSTER_MLFLOW_BETA)
+        mlflow_logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            mlflow_logger.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 and MLflow, so two copies of a project can run side by side and tests can use a temp folder.
 
 Read when called, never at import: `FF_ASSETS_HOME` (default `.ff_assets` under the current
-folder) and `DAGSTER_HOME` (default `<home>/dagster`).
+folder), `DAGSTER_HOME` (default `<home>/dagster`) and `FF_DATA_DIR`, the folder source
+functions read their input files from (default `../shared/data`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOME_ENV = "FF_ASSETS_HOME"
+DATA_DIR_ENV = "FF_DATA_DIR"
+
+
+def data_dir(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: the one configured, else `$FF_DATA_DIR`, else `../shared/data`."""
+    chosen = configured or os.environ.get(DATA_DIR_ENV) or Path.cwd().parent / "shared" / "data"
+    return Path(chosen).expanduser().resolve()
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,42 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "shared": list(plan.shared),
     }
+
+
+_STAT_COLUMNS = {
+    "numeric": ("count", "nulls", "distinct", "min", "max", "mean", "std"),
+    "categorical": ("count", "nulls", "distinct", "top_values"),
+    "text": ("count", "nulls", "distinct", "length.mean", "length.max", "vocabulary",
+             "top_tokens"),
+    "tokens": ("count", "nulls", "length.mean", "length.max", "vocabulary", "top_tokens"),
+    "vector": ("count", "nulls", "dimension", "sparsity", "norm.mean", "norm.max"),
+    "other": ("count", "nulls"),
+}  # fmt: skip
+
+
+def stats_text(stats: dict[str, Any]) -> str:
+    """Feature statistics as one text table per kind, a row per feature and partition, with
+    the PSI of each partition against train."""
+    sections = []
+    for kind, columns in _STAT_COLUMNS.items():
+        rows = []
+        for feature, summary in stats.items():
+            if summary.get("kind") != kind:
+                continue
+            for partition, values in summary["partitions"].items():
+                cells = [_stat(values, c) for c in columns]
+                rows.append([feature, partition, *cells, summary.get("drift", {}).get(partition)])
+        if rows:
+            headers = ["feature", "rows", *(c.replace("_", " ") for c in columns), "PSI"]
+            sections.append(f"{kind}\n{table(headers, rows)}")
+    return "\n\n".join(sections)
+
+
+def _stat(values: dict[str, Any], column: str) -> Any:
+    name, _, part = column.partition(".")
+    value = values.get(name)
+    if part:
+        return (value or {}).get(part)
+    if isinstance(value, list):  # top values / tokens: the first five with their counts
+        return ", ".join(f"{v} ({n})" for v, n in value[:5])
+    return value

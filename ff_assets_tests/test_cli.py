@@ -1,8 +1,11 @@
-"""The `ff-assets` command: plan, validate and lineage never start Spark (no JVM here)."""
+"""The `ff-assets` command: plan, validate and lineage never start Spark (no JVM here);
+`materialize` (marked integration) reports a line per asset and, on failure, the user's error."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +85,36 @@ def test_validate_leaky_store_exits_1_with_the_leak_path(capsys) -> None:
     assert "segment_kmeans (fit on all rows)" in err
     assert "nba_model (evaluated on test)" in err
     assert "fit_on=" in err  # the fix is named
+
+
+FIXTURES = "ff_assets_tests.core.fixtures"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "error", "expected"),
+    [
+        (
+            "missing_scoring_input",
+            "MissingScoringInputError",
+            "'new_reviews' lacks text. Did you mean 'txt'?",
+        ),
+        (
+            "python_in_pipeline",
+            "PythonStageInPipelineError",
+            "declare 'lowercase' as a Spark ML Transformer",
+        ),
+        ("asset_name_clash", "AssetNameClashError", "both get the asset key reviews/tokens"),
+        ("unknown_metric", "UnknownMetricError", "Did you mean 'accuracy'?"),
+        ("bad_owner", "InvalidOwnerError", "has owner 'ml-team@corp', which is neither"),
+    ],
+)
+def test_validate_refuses_what_would_fail_later(capsys, fixture, error, expected) -> None:
+    # Refused by `validate` (no data read, no Spark), not when definitions are built or a run
+    # reaches the failing step.
+    code, out, err = run(capsys, "validate", "--store", f"{FIXTURES}.{fixture}:store")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {error}: ")
+    assert expected in err
 
 
 def test_lineage_of_a_variant_is_its_upstream_tree(capsys) -> None:
@@ -168,3 +201,92 @@ def test_console_script_runs() -> None:
     )
     assert leaky.returncode == 1
     assert "TestLeakageError" in leaky.stderr
+
+
+TINY = "ff_assets_tests.orchestration.tiny_store:store"
+PROGRESS = re.compile(r"^\[ ?(\d+)/(\d+)\] (tiny/\S+) +(\w+) +\d+\.\d s")
+DAGSTER_EVENTS = ("DEBUG", "RUN_START", "STEP_START", "ASSET_MATERIALIZATION")
+
+
+def materialize(capsys, tmp_path: Path, monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """`ff-assets materialize --home <tmp>/home ...` in this process, on the session's Spark."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow sets it during runs
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return run(capsys, "materialize", "--home", str(tmp_path / "home"), *argv)
+
+
+def bad_byte_data(data_root: Path, target: Path) -> Path:
+    """A copy of the reviews data with bytes that are not UTF-8 in line 40 of the Yelp file."""
+    from ff_assets.examples.data import REVIEW_FILES
+
+    folder = target / "sentiment_labelled_sentences"
+    shutil.copytree(data_root / "sentiment_labelled_sentences", folder)
+    path = target / REVIEW_FILES["yelp"]
+    lines = path.read_bytes().split(b"\n")
+    lines[39] = lines[39].replace(b" ", b" \xff\xfe ", 1)
+    path.write_bytes(b"\n".join(lines))
+    return target
+
+
+@pytest.mark.integration
+def test_materialize_prints_a_line_per_asset_and_no_dagster_events(
+    capsys, tmp_path: Path, monkeypatch, spark
+) -> None:
+    from ff_assets_tests.orchestration import tiny_store
+
+    data = tiny_store.write_reviews(tmp_path / "data").parent
+    code, out, err = materialize(capsys, tmp_path, monkeypatch, "--store", TINY,
+                                 "--data-dir", str(data))  # fmt: skip
+    assert code == 0, err
+    lines = [PROGRESS.match(line) for line in err.splitlines()]
+    shown = [m.groups() for m in lines if m]
+    plan = tiny_store.store.plan()
+    assert [int(n) for n, *_ in shown] == list(range(1, len(plan.assets) + 1))
+    assert {total for _, total, *_ in shown} == {str(len(plan.assets))}
+    kinds = {key: kind for _, _, key, kind in shown}
+    assert set(kinds) == {f"tiny/{a.key_name}" for a in plan.assets.values()}
+    assert (kinds["tiny/reviews"], kinds["tiny/tokens"]) == ("table", "view")
+    assert kinds["tiny/sentiment_model_registered__tfidf"] == "registered"
+    assert f"{len(plan.assets)} of {len(plan.assets)} assets stored" in err
+    assert "Done in " in err and "(Dagster run " in err
+    for noise in DAGSTER_EVENTS:
+        assert noise not in out + err
+    assert "sentiment_prediction[tfidf]" in out and "accuracy" in out  # the results table
+
+
+@pytest.mark.integration
+def test_materialize_failure_ends_with_the_users_error_and_its_fix(
+    capsys, tmp_path: Path, monkeypatch, spark
+) -> None:
+    from ff_assets_tests.orchestration.conftest import shared_data_dir
+
+    data = bad_byte_data(shared_data_dir(), tmp_path / "data")
+    code, out, err = materialize(capsys, tmp_path, monkeypatch, "--data-dir", str(data))
+    assert code == 1
+    assert out == ""  # no result tables, empty or not
+    last = err.rstrip("\n").splitlines()[-1]
+    assert last.startswith("error: DataFormatError: "), err
+    assert "yelp_labelled.txt, line 40: bytes that are not UTF-8" in last
+    assert last.endswith("Re-encode the file as UTF-8.")
+    assert "not stored (" in err and "reviews/reviews_source" in err
+    assert "dagster._core.errors" not in err
+    for noise in DAGSTER_EVENTS:
+        assert noise not in err
+
+
+@pytest.mark.integration
+def test_materialize_verbose_adds_dagsters_events_and_quiet_drops_the_progress(
+    capsys, tmp_path: Path, monkeypatch, spark
+) -> None:
+    from ff_assets.examples import reviews
+    from ff_assets_tests.orchestration.conftest import shared_data_dir
+
+    data = str(bad_byte_data(shared_data_dir(), tmp_path / "data"))
+    code, _, err = materialize(capsys, tmp_path, monkeypatch, "--data-dir", data, "--verbose")
+    assert code == 1
+    assert "RUN_START" in err and "STEP_FAILURE" in err  # Dagster's own stream
+    assert err.rstrip("\n").splitlines()[-1].startswith("error: DataFormatError: ")
+    code, out, err = materialize(capsys, tmp_path, monkeypatch, "--data-dir", data, "--quiet")
+    assert (code, out) == (1, "")
+    assets = len(reviews.store.plan().assets)
+    assert [line.split(":")[0] for line in err.splitlines()] == [f"not stored ({assets})", "error"]

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from ff_assets.examples.data import data_dir
+from ff_assets.config import data_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -470,6 +470,17 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
         _visible(page, "reviews.sentiment_prediction.tfidf", exact=False)
         _metadata(page, "model_version", "1")
         _visible(page, "test_accuracy")
+
+    with shots.check("statistics-histogram-sentiment"):
+        # The split's latest materialization: its statistics as tables and its histograms as
+        # pictures (Markdown metadata with an embedded PNG).
+        page.goto(f"{dagit.url}/assets/reviews/split?view=events")
+        row = page.get_by_role("row").filter(has_text="histogram_sentiment").first
+        row.get_by_text("[Show Markdown]").click()
+        picture = page.get_by_role("dialog").get_by_role("img", name="sentiment")
+        expect(picture).to_be_visible(timeout=UI_TIMEOUT_MS)
+        size = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert size[0] >= 300 and size[1] >= 150, f"histogram picture of {size} pixels"
 
     with shots.check("features-text_vector-tfidf-materialized"):
         page.goto(f"{dagit.url}/assets/reviews/text_vector__tfidf?view=partitions")

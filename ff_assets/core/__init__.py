@@ -1,10 +1,14 @@
-"""The pure planning core: specs, the store, the planner, leakage refusals, lineage.
+"""The pure planning core: specs, the store and its frozen declarations, the planner, the
+refusals (leakage, and what would fail later), lineage, and the registry of stage adapters.
 
-Standard library only: importing it never loads dagster, pyspark or mlflow.
+Standard library only: importing it never loads dagster, pyspark or mlflow, and no core module
+imports anything outside the core, not even lazily (the Spark layer registers its adapter).
 """
 
+from ff_assets.core.declarations import Declarations
 from ff_assets.core.errors import (
     AmbiguousSplitError,
+    AssetNameClashError,
     DataFormatError,
     DataNotFoundError,
     DeclarationError,
@@ -12,17 +16,26 @@ from ff_assets.core.errors import (
     DuplicateStageError,
     EntityMismatchError,
     FFAssetsError,
+    InvalidOwnerError,
     MissingAliasError,
+    MissingColumnError,
+    MissingScoringInputError,
     MissingSplitError,
+    NotMaterializedError,
     PlanningError,
     PromotionRefusedError,
+    PythonStageInPipelineError,
     StageCycleError,
+    StageFailedError,
     TargetLeakageError,
     TestLeakageError,
     TrackingError,
+    UnknownAliasError,
     UnknownInputError,
+    UnknownMetricError,
     UnknownNameError,
     UnknownPinError,
+    UnknownStoreError,
     UnproducedOutputError,
     VariantExplosionError,
 )
@@ -36,16 +49,27 @@ from ff_assets.core.plan import (
     Variant,
     VariantId,
 )
-from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Storage, Threshold
-from ff_assets.core.store import FeatureStore, HashSplit
+from ff_assets.core.specs import (
+    FeatureSpec,
+    FitOn,
+    HashSplit,
+    Runtime,
+    StageKind,
+    StageSpec,
+    Storage,
+    Threshold,
+)
+from ff_assets.core.store import FeatureStore
 
 __all__ = [
     "AmbiguousSplitError",
     "AssetDep",
+    "AssetNameClashError",
     "AssetRole",
     "DataFormatError",
     "DataNotFoundError",
     "DeclarationError",
+    "Declarations",
     "DuplicateFeatureError",
     "DuplicateStageError",
     "EntityMismatchError",
@@ -55,24 +79,34 @@ __all__ = [
     "FitOn",
     "FitRows",
     "HashSplit",
+    "InvalidOwnerError",
     "MissingAliasError",
+    "MissingColumnError",
+    "MissingScoringInputError",
     "MissingSplitError",
     "Node",
+    "NotMaterializedError",
     "Plan",
     "PlannedAsset",
     "PlanningError",
     "PromotionRefusedError",
+    "PythonStageInPipelineError",
+    "Runtime",
     "StageCycleError",
+    "StageFailedError",
     "StageKind",
     "StageSpec",
     "Storage",
     "TargetLeakageError",
     "TestLeakageError",
-    "TrackingError",
     "Threshold",
+    "TrackingError",
+    "UnknownAliasError",
     "UnknownInputError",
+    "UnknownMetricError",
     "UnknownNameError",
     "UnknownPinError",
+    "UnknownStoreError",
     "UnproducedOutputError",
     "Variant",
     "VariantExplosionError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ff_assets.core.errors import UnknownNameError, did_you_mean
-from ff_assets.core.plan import Plan
+from ff_assets.core.plan import Plan, PlannedAsset
 from ff_assets.core.specs import StageSpec, Tags
 from ff_assets.core.store import FeatureStore
 
@@ -92,3 +92,26 @@ def stage_users(plan: Plan, stage: str) -> tuple[str, ...]:
             f"the plan of store {plan.store!r} has no stage {stage!r}.{did_you_mean(stage, names)}"
         )
     return tuple(dict.fromkeys(v for k in keys for v in plan.users(k)))
+
+
+def resolve_asset(plan: Plan, name: str) -> PlannedAsset:
+    """The planned asset `name` names: its plan name (`text_vector[tfidf]`), its key name
+    (`text_vector__tfidf`), or a feature: the asset of its name, or the only one holding it."""
+    by_name = {a.name: a for a in plan.assets.values()}
+    by_key = {a.key_name: a for a in plan.assets.values()}
+    found = by_name.get(name) or by_key.get(name)
+    if found is not None:
+        return found
+    holders = [a for a in plan.assets.values() if name in a.features]
+    own = [a for a in holders if a.base == name]
+    if len(own) == 1 or len(holders) == 1:
+        return (own or holders)[0]
+    if holders:
+        choices = ", ".join(sorted(a.key_name for a in own or holders))
+        raise UnknownNameError(
+            f"feature {name!r} is held by several assets ({choices}): name one of them."
+        )
+    raise UnknownNameError(
+        f"no planned asset {name!r}.{did_you_mean(name, [*by_key, *by_name])} "
+        "Run `ff-assets plan` to list the assets."
+    )

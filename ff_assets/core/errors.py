@@ -30,6 +30,14 @@ class DuplicateFeatureError(DeclarationError):
     """One feature is declared twice with different metadata."""
 
 
+class UnknownMetricError(DeclarationError):
+    """A model is evaluated with a metric ff_assets cannot compute."""
+
+
+class InvalidOwnerError(DeclarationError):
+    """An owner is neither an e-mail address nor a team name."""
+
+
 class PlanningError(FFAssetsError):
     """The declarations are well formed but no safe plan exists for the requested outputs."""
 
@@ -76,8 +84,29 @@ class VariantExplosionError(PlanningError):
     """Alternative producers multiply into more variants than the configured cap."""
 
 
+class MissingScoringInputError(PlanningError):
+    """No scoring source provides every raw input of a model, so its rows cannot be scored."""
+
+
+class PythonStageInPipelineError(PlanningError):
+    """A Python-function stage sits in a registered model's inference pipeline, which is one
+    Spark ML PipelineModel and can hold Spark ML stages only."""
+
+
+class AssetNameClashError(PlanningError):
+    """Two planned assets (or an asset and a scoring source) get the same asset key."""
+
+
 class UnknownNameError(FFAssetsError, LookupError):
     """A lookup (lineage, catalog) names nothing the store or plan knows."""
+
+
+class UnknownStoreError(UnknownNameError):
+    """A job's config names a store the code location does not serve."""
+
+
+class UnknownAliasError(UnknownNameError):
+    """A promotion names an alias other than `staging` and `production`."""
 
 
 class DataNotFoundError(FFAssetsError, FileNotFoundError):
@@ -85,7 +114,23 @@ class DataNotFoundError(FFAssetsError, FileNotFoundError):
 
 
 class DataFormatError(FFAssetsError, ValueError):
-    """A data file is there but its content does not match what the source declares."""
+    """Rows do not match what is declared: a data file's content, or the columns and types a
+    source or stage returns. Raised at run time, once rows exist; `DeclarationError` is for
+    declarations that cannot work, refused before any data is read."""
+
+
+class MissingColumnError(DataFormatError):
+    """A declared column is missing from the rows at run time (a source's or a stage's output,
+    a frame to write). A `DataFormatError`, not a `DeclarationError`: the declaration planned
+    fine, and only the rows the code returned break it, so the fix is in that code."""
+
+
+class NotMaterializedError(FFAssetsError, LookupError):
+    """An asset is read before it was ever materialized."""
+
+
+class StageFailedError(FFAssetsError):
+    """Stages of a run failed; the assets that depend on them were not stored or computed."""
 
 
 class TrackingError(FFAssetsError):

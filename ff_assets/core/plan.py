@@ -306,6 +306,11 @@ class Plan:
                     raw[feature] = None
         return tuple(raw)
 
+    def scoring_source_for(self, variant: Variant) -> StageSpec | None:
+        """The first scoring source that provides every raw input of a variant, if any."""
+        needed = set(self.raw_features(variant))
+        return next((s for s in self.scoring_sources.values() if needed <= set(s.outputs)), None)
+
     def components(self) -> tuple[tuple[str, ...], ...]:
         """The assets in groups that share no dependency with one another (independent
         pipelines), each in plan order; the groups ordered by their first asset."""

@@ -2,15 +2,16 @@
 
 Steps: index the declarations (FeatureGraph), enumerate one variant per combination of
 alternative producers, build one node per stage and upstream choice (so shared stages appear
-once), derive the assets, then refuse leaks. Nothing here reads data.
+once), derive the assets, then refuse leaks and what would fail later (`runnable`). The
+input is a frozen `Declarations` value, never the store. Nothing here reads data.
 """
 
 from __future__ import annotations
 
 import graphlib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
+from ff_assets.core.declarations import Declarations
 from ff_assets.core.errors import (
     EntityMismatchError,
     UnknownPinError,
@@ -35,37 +36,36 @@ from ff_assets.core.plan import (
     registered_name,
     variant_suffix,
 )
+from ff_assets.core.runnable import check_runnable
 from ff_assets.core.specs import StageKind, StageSpec
-
-if TYPE_CHECKING:
-    from ff_assets.core.store import FeatureStore
 
 
 def plan(
-    store: FeatureStore,
+    declared: Declarations,
     outputs: Iterable[str] | None = None,
     *,
     pins: Mapping[str, str] | None = None,
     max_variants: int | None = None,
 ) -> Plan:
-    """Plan `outputs` of `store`: refuse unsafe graphs, else return nodes, assets and variants."""
-    graph = FeatureGraph.build(store.stages)
-    requested = store.requested_outputs(outputs)
+    """Plan `outputs` of a store's declarations: refuse unsafe graphs, else return nodes,
+    assets and variants."""
+    graph = FeatureGraph.build(declared.stages)
+    requested = declared.requested_outputs(outputs)
     if not requested:
         raise UnproducedOutputError(
-            f"store {store.name!r} declares no model and no default outputs: name the outputs "
+            f"store {declared.store!r} declares no model and no default outputs: name the outputs "
             "to plan (--output NAME)."
         )
     for output in requested:
         if output not in graph.producers and output not in graph.carrier:
             known = [*graph.producers, *graph.carrier]
             raise UnproducedOutputError(
-                f"no stage in store {store.name!r} writes the requested output {output!r}."
+                f"no stage in store {declared.store!r} writes the requested output {output!r}."
                 f"{did_you_mean(output, known)}"
             )
     pins = dict(pins or {})
     _check_pins(graph, pins)
-    cap = max_variants or store.max_variants
+    cap = max_variants or declared.max_variants
 
     builder = _NodeBuilder(graph)
     variants: list[Variant] = []
@@ -79,8 +79,8 @@ def plan(
     assets = _assets(nodes, alternatives)
     _add_model_assets(assets, nodes, variants, requested)
     rank = {k: i for i, k in enumerate(nodes)}
-    return Plan(
-        store=store.name,
+    planned = Plan(
+        store=declared.store,
         outputs=requested,
         nodes=nodes,
         assets=assets,
@@ -96,12 +96,14 @@ def plan(
             for v in variants
         ),
         alternatives=alternatives,
-        features=store.features,
-        scoring_sources=store.scoring_sources,
-        description=store.description,
-        owner=store.owner,
-        tags=store.tags,
+        features=declared.features,
+        scoring_sources=declared.scoring_sources,
+        description=declared.description,
+        owner=declared.owner,
+        tags=declared.tags,
     )
+    check_runnable(planned)
+    return planned
 
 
 def _check_pins(graph: FeatureGraph, pins: Mapping[str, str]) -> None:

@@ -6,15 +6,35 @@ runtime payload a stage carries (a Spark ML stage, a Python function, a loader) 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ff_assets.core.errors import DeclarationError
+from ff_assets.core.errors import (
+    DeclarationError,
+    InvalidOwnerError,
+    UnknownMetricError,
+    did_you_mean,
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")  # what Dagster accepts
+
+# The metrics a model can be evaluated with, by the Spark ML evaluator that computes them
+# (`ff_assets.spark.execute.evaluate` routes on these names).
+BINARY_METRICS = ("areaUnderROC", "areaUnderPR")
+REGRESSION_METRICS = ("rmse", "mse", "r2", "mae")
+CLASSIFICATION_METRICS = (
+    "accuracy", "f1", "weightedPrecision", "weightedRecall", "weightedTruePositiveRate",
+    "weightedFalsePositiveRate", "weightedFMeasure", "truePositiveRateByLabel",
+    "falsePositiveRateByLabel", "precisionByLabel", "recallByLabel", "fMeasureByLabel",
+    "logLoss", "hammingLoss",
+)  # fmt: skip
+METRICS = (*CLASSIFICATION_METRICS, *BINARY_METRICS, *REGRESSION_METRICS)
 
 
 class StageKind(StrEnum):
@@ -25,6 +45,18 @@ class StageKind(StrEnum):
     TRANSFORM = "transform"  # row-wise, fits nothing
     FITTED = "fitted"  # an estimator: fitted on some rows, applied to all
     MODEL = "model"  # an estimator with a label: fitted, evaluated on test, registered
+
+
+class Runtime(StrEnum):
+    """What runs a stage, as far as planning needs to know (`impl` itself stays opaque).
+
+    A registered model's inference pipeline is one Spark ML `PipelineModel`, which can hold
+    Spark ML stages but not Python functions; the planner refuses the mix before a run does.
+    """
+
+    SPARK_ML = "spark_ml"  # a Spark ML stage (or a factory of one), set by its adapter
+    PYTHON = "python"  # a Python function on DataFrames: only the engine can run it
+    UNSPECIFIED = "unspecified"  # no payload the core can classify (plain specs, tests)
 
 
 class Storage(StrEnum):
@@ -61,6 +93,19 @@ def check_name(what: str, name: str) -> str:
     return name
 
 
+def check_owner(what: str, owner: str) -> str:
+    """Raise unless `owner` is empty, an e-mail address or a team name (`ml` or `team:ml`):
+    owners become Dagster asset owners, which refuse anything else when definitions load."""
+    team = owner.removeprefix("team:").strip()
+    if owner and not (_EMAIL.fullmatch(owner) if "@" in owner else team):
+        raise InvalidOwnerError(
+            f"{what} has owner {owner!r}, which is neither an e-mail address "
+            "(ml@example.com) nor a team name ('ml-platform' or 'team:ml-platform'): fix the "
+            "address, or name the team."
+        )
+    return owner
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureSpec:
     """A named column keyed by an entity key. Names are unique in a store."""
@@ -74,6 +119,7 @@ class FeatureSpec:
 
     def __post_init__(self) -> None:
         check_name("feature", self.name)
+        check_owner(f"feature {self.name!r}", self.owner)
         object.__setattr__(self, "tags", freeze_tags(self.tags))
 
 
@@ -108,6 +154,7 @@ class StageSpec:
     metric: str | None = None
     threshold: Threshold | None = None
     storage: Storage | None = None  # None: views for transforms' outputs, tables otherwise
+    runtime: Runtime | None = None  # None: PYTHON for a function `impl`, else UNSPECIFIED
     description: str = ""
     owner: str = ""
     tags: Tags = ()
@@ -116,11 +163,13 @@ class StageSpec:
 
     def __post_init__(self) -> None:
         check_name("stage", self.name)
+        check_owner(f"stage {self.name!r}", self.owner)
         kind = StageKind(self.kind)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "fit_on", FitOn(self.fit_on))
         if self.storage is not None:
             object.__setattr__(self, "storage", _storage(self.name, self.storage))
+        object.__setattr__(self, "runtime", _runtime(self.runtime, self.impl))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "data_files", tuple(self.data_files))
@@ -156,6 +205,12 @@ class StageSpec:
             if not self.label:
                 raise DeclarationError(f"{where} needs label=, the feature it learns to predict.")
             check_name(f"label of {where}", self.label)
+            if self.metric is not None and self.metric not in METRICS:
+                raise UnknownMetricError(
+                    f"{where} is evaluated with metric={self.metric!r}, which no Spark ML "
+                    f"evaluator computes.{did_you_mean(self.metric, METRICS)} Use one of "
+                    f"{', '.join(METRICS)}."
+                )
         elif self.label is not None and kind is not StageKind.FITTED:
             raise DeclarationError(f"{where} cannot have a label: only estimators learn from one.")
         if self.fit_on is FitOn.EXTERNAL and not (self.external_reason or "").strip():
@@ -191,6 +246,28 @@ class StageSpec:
         if self.label and self.label not in self.inputs:
             return (*self.inputs, self.label)
         return self.inputs
+
+
+def _runtime(declared: Runtime | str | None, impl: Any) -> Runtime:
+    if declared is not None:
+        return Runtime(declared)
+    is_function = inspect.isroutine(impl) or isinstance(impl, functools.partial)
+    return Runtime.PYTHON if is_function else Runtime.UNSPECIFIED
+
+
+class HashSplit:
+    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
+
+    Stable across runs and machines, unlike random sampling, so a re-run never moves a row
+    from test to train.
+    """
+
+    def __init__(self, *, test_fraction: float, seed: int) -> None:
+        self.test_fraction = test_fraction
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"HashSplit(test_fraction={self.test_fraction}, seed={self.seed})"
 
 
 def _storage(stage: str, value: object) -> Storage:

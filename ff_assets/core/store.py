@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
+from ff_assets.core.adapters import adapter_for
+from ff_assets.core.declarations import Declarations
 from ff_assets.core.errors import (
     DeclarationError,
     DuplicateFeatureError,
@@ -12,13 +15,17 @@ from ff_assets.core.errors import (
     UnknownNameError,
     did_you_mean,
 )
+from ff_assets.core.plan import Plan
+from ff_assets.core.planner import plan as plan_declarations
 from ff_assets.core.specs import (
     FeatureSpec,
     FitOn,
+    HashSplit,
     StageKind,
     StageSpec,
     Threshold,
     check_name,
+    check_owner,
     freeze_tags,
 )
 
@@ -49,7 +56,7 @@ class FeatureStore:
     ) -> None:
         self.name = check_name("store", name)
         self.description = description
-        self.owner = owner
+        self.owner = check_owner(f"store {name!r}", owner)
         self.tags = freeze_tags(tags)
         self.default_outputs = tuple(default_outputs)
         if max_variants < 1:
@@ -59,9 +66,9 @@ class FeatureStore:
         self._features: dict[str, FeatureSpec] = {}
         self._scoring: dict[str, StageSpec] = {}
         self._stage_features: set[str] = set()  # every feature a declared stage reads or writes
-        # `features` built once per change: orchestration asks for it per asset, and rebuilding
-        # it each time (a FeatureSpec per feature) made building definitions quadratic.
-        self._all_features: dict[str, FeatureSpec] | None = None
+        # The snapshot is built once per change: orchestration asks for `features` per asset,
+        # and rebuilding them each time (a FeatureSpec per feature) made definitions quadratic.
+        self._snapshot: Declarations | None = None
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -72,15 +79,24 @@ class FeatureStore:
     @property
     def features(self) -> Mapping[str, FeatureSpec]:
         """Every feature a stage reads or writes, declared explicitly or implied by a stage."""
-        if self._all_features is None:
+        return dict(self.snapshot().features)
+
+    def snapshot(self) -> Declarations:
+        """The declarations as they are now, as an immutable value (what the planner plans)."""
+        if self._snapshot is None:
             implied = {
                 f: FeatureSpec(name=f)
                 for stage in self._stages.values()
                 for f in (*stage.reads, *stage.outputs)
                 if f not in self._features
             }
-            self._all_features = {**self._features, **implied}
-        return dict(self._all_features)
+            self._snapshot = Declarations(
+                store=self.name, stages=self._stages, features={**self._features, **implied},
+                scoring_sources=self._scoring, default_outputs=self.default_outputs,
+                max_variants=self.max_variants, description=self.description, owner=self.owner,
+                tags=self.tags,
+            )  # fmt: skip
+        return self._snapshot
 
     def stage(self, name: str) -> StageSpec:
         """The stage called `name`, or UnknownNameError with the closest names."""
@@ -115,19 +131,18 @@ class FeatureStore:
             )
         self._check_clash(name, "feature")
         self._features[name] = spec
-        self._all_features = None
+        self._snapshot = None
         return spec
 
     def add(self, stage: Any, **overrides: Any) -> StageSpec:
-        """Add a StageSpec, or a Spark ML stage as it is (its params say what it reads/writes):
-        an instance, or `spark_stage(Class, **params)` to declare one without a SparkContext."""
+        """Add a StageSpec, or a stage object a registered adapter reads (a Spark ML stage as
+        it is, its params saying what it reads and writes: an instance, or
+        `spark_stage(Class, **params)` to declare one without a SparkContext)."""
+        adapter = None if isinstance(stage, StageSpec) else adapter_for(stage)
         if isinstance(stage, StageSpec):
-            spec = stage if not overrides else _replace(stage, overrides)
-        elif type(stage).__module__.startswith(("pyspark.ml", "ff_assets.spark")):
-            # Imported here so that the core never pulls pyspark in unless the user already has.
-            from ff_assets.spark.introspect import stage_from_spark
-
-            spec = stage_from_spark(stage, **overrides)
+            spec = replace(stage, **overrides) if overrides else stage
+        elif adapter is not None:
+            spec = adapter.to_spec(stage, **overrides)
         else:
             raise DeclarationError(
                 f"cannot add {stage!r} to store {self.name!r}: pass a StageSpec, a pyspark.ml "
@@ -150,7 +165,7 @@ class FeatureStore:
             self._check_clash(feature, "feature")
         self._stages[spec.name] = spec
         self._stage_features.update(touched)
-        self._all_features = None
+        self._snapshot = None
         return spec
 
     def _check_clash(self, name: str, as_what: str) -> None:
@@ -190,6 +205,7 @@ class FeatureStore:
                     f"two stages claim the name {name!r} in store {self.name!r}: rename one."
                 )
             self._scoring[name] = spec
+            self._snapshot = None
             return fn
 
         return register
@@ -267,44 +283,10 @@ class FeatureStore:
         *,
         pins: Mapping[str, str] | None = None,
         max_variants: int | None = None,
-    ):  # -> Plan (imported lazily: planner imports this module's types)
+    ) -> Plan:
         """Plan the requested outputs (default: the store's default outputs, else every model's)."""
-        from ff_assets.core.planner import plan
-
-        return plan(self, outputs, pins=pins, max_variants=max_variants)
+        return plan_declarations(self.snapshot(), outputs, pins=pins, max_variants=max_variants)
 
     def requested_outputs(self, outputs: Iterable[str] | None = None) -> tuple[str, ...]:
         """The outputs to plan: those given, else the declared defaults, else every model's."""
-        if isinstance(outputs, str):
-            raise DeclarationError(
-                f"outputs must be a list of feature names, not the string {outputs!r}: "
-                f"write [{outputs!r}]."
-            )
-        if outputs:
-            return tuple(dict.fromkeys(outputs))
-        if self.default_outputs:
-            return self.default_outputs
-        return tuple(
-            f for s in self._stages.values() if s.kind is StageKind.MODEL for f in s.outputs
-        )
-
-
-class HashSplit:
-    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
-
-    Stable across runs and machines, unlike random sampling, so a re-run never moves a row
-    from test to train.
-    """
-
-    def __init__(self, *, test_fraction: float, seed: int) -> None:
-        self.test_fraction = test_fraction
-        self.seed = seed
-
-    def __repr__(self) -> str:
-        return f"HashSplit(test_fraction={self.test_fraction}, seed={self.seed})"
-
-
-def _replace(spec: StageSpec, overrides: Mapping[str, Any]) -> StageSpec:
-    from dataclasses import replace
-
-    return replace(spec, **overrides)
+        return self.snapshot().requested_outputs(outputs)

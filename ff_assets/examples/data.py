@@ -7,7 +7,6 @@ rows to Spark costs little and lets every error name the file, the line and the 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from ff_assets.core.errors import DataFormatError, DataNotFoundError
@@ -24,12 +23,6 @@ _WHERE = {
     REVIEW_FILES["amazon"]: "https://archive.ics.uci.edu/dataset/331/sentiment+labelled+sentences",
     BANK_FILE: "https://archive.ics.uci.edu/dataset/222/bank+marketing",
 }
-
-
-def data_dir(configured: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder: the one configured, else $FF_DATA_DIR, else ../shared/data."""
-    chosen = configured or os.environ.get("FF_DATA_DIR") or Path.cwd().parent / "shared" / "data"
-    return Path(chosen).expanduser().resolve()
 
 
 def require(root: Path, relative: str) -> Path:

@@ -32,7 +32,7 @@ from dagster import (
     multi_asset,
 )
 
-from ff_assets.core.errors import FFAssetsError
+from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
 from ff_assets.orchestration.registration import compare, register, registered_model
@@ -64,10 +64,6 @@ CHECKS = {
     FIT_ROWS: "Every row this fit saw is a train row of each split upstream of it.",
     SCHEMA: "The table holds the entity key and the declared features, of declared types.",
 }
-
-
-class StageFailedError(FFAssetsError):
-    """Stages of a run failed; the assets that depend on them were not stored."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from functools import cached_property
 from dagster import Definitions, in_process_executor
 
 from ff_assets.config import ProjectPaths
+from ff_assets.config import data_dir as resolve_data_dir
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import AssetGraph, build_store_assets
@@ -16,11 +17,8 @@ from ff_assets.orchestration.io_managers import DeltaIOManager
 from ff_assets.orchestration.jobs import promote_job, store_jobs
 from ff_assets.orchestration.model_assets import build_scoring_assets
 from ff_assets.orchestration.resources import FFAssetsSettings, spark_resource
-from ff_assets.orchestration.tracking import (
-    DEFAULT_EXPERIMENT,
-    end_mlflow_run_sensors,
-    mlflow_resource,
-)
+from ff_assets.orchestration.tracking import MlflowRunResource
+from ff_assets.tracking.runs import DEFAULT_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -68,9 +66,9 @@ def build_definitions(
 ) -> Definitions:
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
-    State lives under `home` (see `ff_assets.config`); MLflow tracks to `mlflow_tracking_uri`,
-    else SQLite under the home. The environment is not read here: MLflow itself writes
-    `MLFLOW_TRACKING_URI` into it during runs, so entry points read it once at start.
+    State lives under `home` and source files under `data_dir` (see `ff_assets.config`, which
+    resolves both here); MLflow tracks to `mlflow_tracking_uri`, else SQLite under the home.
+    `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
     All steps of a run share one process and so one Spark session (in-process executor).
     """
     paths = ProjectPaths.resolve(home)
@@ -78,22 +76,18 @@ def build_definitions(
     entries = [s if isinstance(s, StorePlan) else StorePlan(s) for s in stores]
     spark = spark_resource(master=spark_master, conf=spark_conf)
     settings = FFAssetsSettings(
-        home=str(paths.home), data_dir=data_dir or "", mlflow_tracking_uri=tracking_uri,
+        home=str(paths.home), data_dir=str(resolve_data_dir(data_dir)),
+        mlflow_tracking_uri=tracking_uri,
         mlflow_experiment=mlflow_experiment,
     )  # fmt: skip
     resources = {
         "spark": spark,
         "settings": settings,
         "delta_io_manager": DeltaIOManager(root=str(paths.tables), spark=spark),
-        "mlflow": mlflow_resource(
-            tracking_uri=tracking_uri,
-            experiment=mlflow_experiment,
-            artifact_root=paths.mlflow_artifacts,
-        ),
+        "mlflow": MlflowRunResource(settings=settings),
     }
     shared = Definitions(
         jobs=[promote_job([e.plan for e in entries])],
-        sensors=end_mlflow_run_sensors(tracking_uri, mlflow_experiment),
         resources=resources,
         executor=in_process_executor,
     )

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
-from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DataFormatError
+from ff_assets.orchestration.resources import DeltaSparkResource
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import feature_statistics, statistics_markdown
 from ff_assets.spark.storage import NotMaterializedError
@@ -36,7 +36,7 @@ class DeltaIOManager(ConfigurableIOManager):
     """
 
     root: str
-    spark: LazyPySparkResource
+    spark: DeltaSparkResource
     feature_statistics: bool = True
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:

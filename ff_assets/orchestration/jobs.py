@@ -13,6 +13,7 @@ from dagster import (
     op,
 )
 
+from ff_assets.core.errors import UnknownAliasError, UnknownStoreError, did_you_mean
 from ff_assets.core.plan import Plan, Variant
 from ff_assets.orchestration.assets import BOTH_PARTITIONS, AssetGraph
 from ff_assets.orchestration.model_assets import Scoring
@@ -93,9 +94,15 @@ def promote_job(plans: Sequence[Plan]) -> JobDefinition:
     @op(required_resource_keys={"settings"})
     def promote_model(context: OpExecutionContext, config: PromoteConfig) -> None:
         if config.to not in ALIASES:
-            raise ValueError(f"to={config.to!r}: choose {' or '.join(ALIASES)}.")
+            raise UnknownAliasError(
+                f"to={config.to!r}: choose {' or '.join(ALIASES)}."
+                + did_you_mean(config.to, ALIASES)
+            )
         if config.store not in by_name:
-            raise ValueError(f"store={config.store!r}: this code location has {sorted(by_name)}.")
+            raise UnknownStoreError(
+                f"store={config.store!r}: this code location serves {', '.join(sorted(by_name))}; "
+                f"set store to one of them.{did_you_mean(config.store, by_name)}"
+            )
         plan = by_name[config.store]
         done = promote_variant(
             context.resources.settings.mlflow_client(), plan, config.output,

@@ -7,23 +7,27 @@ register in MLflow. The run shows in Dagit.
 
 from __future__ import annotations
 
-import contextlib
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-import mlflow
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ff_assets.config import ProjectPaths
-from ff_assets.core.errors import TrackingError
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.jobs import materialize_job_name
 from ff_assets.orchestration.keys import asset_key
-from ff_assets.tracking.registry import end_runs_of_dagster_run
+from ff_assets.orchestration.progress import (
+    EventFeed,
+    RunProgress,
+    console_logging,
+    kind_label,
+    root_cause,
+    user_error,
+)
 
 
 @dataclass
@@ -34,7 +38,9 @@ class MaterializeReport:
     materialized: list[tuple[str, str, str]] = field(default_factory=list)
     metrics: list[tuple[str, str, float | str, str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # per failed step: its summary
+    errors: list[str] = field(default_factory=list)  # per failed step: its root cause
+    not_stored: list[str] = field(default_factory=list)  # planned assets the run did not store
 
 
 def project_instance(home: str | None = None) -> DagsterInstance:
@@ -53,9 +59,15 @@ def materialize_store(
     data_dir: str | None = None,
     instance: DagsterInstance | None = None,
     tracking_uri: str | None = None,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> MaterializeReport:
-    """Materialize everything `outputs` need, both partitions, every variant."""
+    """Materialize everything `outputs` need, both partitions, every variant.
+
+    `progress` receives a line per asset as the run stores it (read from Dagster's event log
+    while the run goes) and a summary at the end; Dagster's own console stream of events is
+    printed only when `verbose`.
+    """
     entry = StorePlan(store, tuple(outputs or ()) or None, pins)
     plan = entry.plan
     defs = build_definitions(
@@ -63,31 +75,25 @@ def materialize_store(
     )
     instance = instance or project_instance(home)
     report = MaterializeReport()
-    progress(f"materializing {len(plan.assets)} assets of store {store.name} (train and test)")
-    result = run_job(defs, materialize_job_name(store.name), instance)
+    job_name = materialize_job_name(store.name)
+    run_config = console_logging(verbose)
+    if progress is None:
+        result = run_job(defs, job_name, instance, run_config=run_config)
+    else:
+        run_id = str(uuid.uuid4())
+        labels = {asset_key(plan.store, a): kind_label(a) for a in plan.assets.values()}
+        shown = RunProgress(labels, progress)
+        progress(f"materializing {len(labels)} assets of store {store.name} (train and test)")
+        with EventFeed(instance, run_id, shown):
+            result = run_job(defs, job_name, instance, run_config=run_config, run_id=run_id)
+        progress(shown.summary(success=result.success, run_id=run_id))
     report.runs.append(result.run_id)
     report.success = result.success
     _collect(result, plan, report)
-    report.failures = [
-        f"{e.step_key}: {_user_error(e.event_specific_data.error)}"  # type: ignore[union-attr]
-        for e in result.all_events
-        if e.is_step_failure
-    ]
-    progress(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    failures = result.get_step_failure_events()
+    report.failures = [f"{e.step_key}: {user_error(e.step_failure_data.error)}" for e in failures]
+    report.errors = list(dict.fromkeys(root_cause(e.step_failure_data.error) for e in failures))
     return report
-
-
-def _user_error(error: Any) -> str:
-    """The first message in a step failure's chain of causes that is not Dagster's own
-    wrapper ("Error occurred while executing op ..."): the error the user can act on."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.cause
-    for link in chain:
-        if not link.message.startswith("dagster._core.errors."):
-            return link.message.strip()
-    return chain[0].message.strip() if chain else "unknown error"
 
 
 def run_job(
@@ -97,35 +103,19 @@ def run_job(
     *,
     both_partitions: bool = True,
     run_config: Mapping | None = None,
+    run_id: str | None = None,
 ) -> ExecuteInProcessResult:
-    """Run a job of `defs` in this process on `instance`, then end the MLflow run that
-    dagster-mlflow opened for it (it leaves it RUNNING)."""
+    """Run a job of `defs` in this process on `instance`. The `mlflow` resource ends the
+    Dagster run's MLflow run itself when the run's execution ends."""
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
         tags=BOTH_PARTITIONS if both_partitions and job.partitions_def else None,
         run_config=run_config,
+        run_id=run_id,
         raise_on_error=False,
     )
-    settings = (defs.resources or {})["settings"]
-    _release_active_mlflow_run(result.run_id, result.success)
-    with contextlib.suppress(TrackingError):  # no MLflow store yet: nothing was opened
-        end_runs_of_dagster_run(
-            settings.mlflow_client(), settings.mlflow_experiment, result.run_id, result.success
-        )
     return result
-
-
-def _release_active_mlflow_run(dagster_run_id: str, ok: bool) -> None:
-    """End and pop the MLflow run dagster-mlflow left active in this process for the Dagster
-    run: else the next Dagster run here finds it "already active", reuses it and re-tags it
-    with its own run id, so two Dagster runs would share one MLflow run."""
-    active = mlflow.active_run()
-    if active is None:
-        return
-    tags = mlflow.MlflowClient().get_run(active.info.run_id).data.tags
-    if tags.get("dagster_run_id") == dagster_run_id:
-        mlflow.end_run(status="FINISHED" if ok else "FAILED")
 
 
 def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeReport) -> None:
@@ -146,3 +136,4 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeRepo
                 metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
                 value = meta.get(f"test_{metric}", "n/a")
                 report.metrics.append((variant.name, metric, value, str(meta.get("model_version"))))
+    report.not_stored = [key.to_user_string() for key in by_key]

@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import mlflow
-import mlflow.spark
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -32,6 +30,7 @@ from ff_assets.orchestration.keys import dagster_owner, dagster_tags, python_nam
 from ff_assets.orchestration.registration import registered_model
 from ff_assets.spark import execute
 from ff_assets.tracking.registry import ALIASES, version_for_alias
+from ff_assets.tracking.runs import load_spark_model
 
 
 @dataclass(frozen=True)
@@ -148,12 +147,9 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
         required_resource_keys=RESOURCES,
     )  # fmt: skip
     def score(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
-        settings = context.resources.settings
-        client = settings.mlflow_client()
-        version = version_for_alias(client, entry.model_name, entry.alias)
-        mlflow.set_tracking_uri(settings.tracking_uri())
-        mlflow.set_registry_uri(settings.tracking_uri())
-        pipeline = mlflow.spark.load_model(f"models:/{entry.model_name}/{version.version}")
+        store = context.resources.settings.tracking_store()
+        version = version_for_alias(store.client(), entry.model_name, entry.alias)
+        pipeline = load_spark_model(store, entry.model_name, str(version.version))
         rows = inputs[source_input]
         scored = pipeline.transform(rows).select(
             key_column,

@@ -3,7 +3,8 @@
 - `<model>_registered__<variant>`: the engine hands over the variant's inference pipeline
   (every stage of its traversal as one Spark `PipelineModel`, fitted stages straight from the
   run) with its test metrics; it is logged to MLflow with params and metrics, in a run nested
-  in the Dagster run's MLflow run, and registered as a new version;
+  in the Dagster run's MLflow run (the `mlflow` resource's), and registered as a new version
+  (`ff_assets.tracking.runs`, in the settings' store only);
 - `<output>_comparison`: the variants of one output side by side, read back from MLflow.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import mlflow
-import mlflow.spark
 import pyspark
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
@@ -20,6 +19,7 @@ from ff_assets.core.plan import Plan, PlannedAsset, Variant
 from ff_assets.spark.engine import Evaluated
 from ff_assets.tracking.compare import compare_variants, comparison_table
 from ff_assets.tracking.registry import registered_model_name
+from ff_assets.tracking.runs import log_and_register
 
 if TYPE_CHECKING:
     from ff_assets.orchestration.assets import AssetGraph
@@ -43,35 +43,24 @@ def register(
 ) -> MaterializeResult:
     """Log a variant's inference pipeline, params and test metrics; register a version."""
     plan, variant = graph.plan, evaluated.variant
-    settings = context.resources.settings
+    tracking = context.resources.mlflow
     stage = plan.nodes[variant.model_node or ""].stage
     name = registered_model(plan, variant)
-    context.resources.mlflow  # noqa: B018 - opens this Dagster run's MLflow run
-    # dagster-mlflow sets the tracking URI only; `log_model` registers through MLflow's
-    # process-wide registry URI, which an earlier run here (or an inherited
-    # MLFLOW_REGISTRY_URI) may have pointed at another store.
-    mlflow.set_registry_uri(settings.tracking_uri())
+    run_id = context.run.run_id
     tags = {
-        "dagster_run_id": context.run.run_id, "ff_assets.store": plan.store,
+        "dagster_run_id": run_id, "ff_assets.store": plan.store,
         "ff_assets.output": variant.output, "ff_assets.variant": variant.name,
         "ff_assets.asset": graph.keys[evaluated.asset].to_user_string(),
     }  # fmt: skip
-    with mlflow.start_run(run_name=variant.name, nested=True, tags=tags) as run:
-        mlflow.log_params(_params(plan, variant))
-        mlflow.log_metrics(evaluated.metrics)
-        mlflow.log_dict({"stages": list(variant.nodes)}, "lineage.json")
-        info = mlflow.spark.log_model(
-            evaluated.pipeline,
-            artifact_path="inference_pipeline",
-            # Stated, not inferred: inference starts a Python subprocess per model.
-            pip_requirements=[f"pyspark=={pyspark.__version__}"],
-        )
-    # Registered with its version tags in one call (log_model's registered_model_name would
-    # take two more calls to tag the version).
-    registered = mlflow.register_model(
-        info.model_uri, name, tags={"dagster_run_id": context.run.run_id, "variant": variant.name}
-    )
-    version = str(registered.version)
+    registered = log_and_register(
+        tracking.store, evaluated.pipeline, name=name, parent_run_id=tracking.run_id,
+        run_name=variant.name, tags=tags, params=_params(plan, variant),
+        metrics=evaluated.metrics, lineage={"stages": list(variant.nodes)},
+        version_tags={"dagster_run_id": run_id, "variant": variant.name},
+        # Stated, not inferred: inference starts a Python subprocess per model.
+        pip_requirements=[f"pyspark=={pyspark.__version__}"],
+    )  # fmt: skip
+    version = registered.version
     metric = f"test_{stage.metric or 'accuracy'}"
     meets: Any = "no threshold"
     if stage.threshold and metric in evaluated.metrics:
@@ -82,8 +71,8 @@ def register(
             "registered_model": name,
             "model_version": version,
             "model_uri": f"models:/{name}/{version}",
-            "mlflow_run_id": run.info.run_id,
-            "tracking_uri": settings.tracking_uri(),
+            "mlflow_run_id": registered.run_id,
+            "tracking_uri": tracking.store.uri,
             "stages_in_pipeline": MetadataValue.json(list(evaluated.stages)),
             **evaluated.metrics,
             "meets_production_threshold": meets,

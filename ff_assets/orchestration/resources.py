@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
-from dagster_pyspark import LazyPySparkResource
 from mlflow.tracking import MlflowClient
+from pydantic import PrivateAttr
+from pyspark.sql import SparkSession
 
-from ff_assets.config import ProjectPaths
-from ff_assets.examples.data import data_dir
+from ff_assets.config import ProjectPaths, data_dir
 from ff_assets.spark.session import spark_session
 from ff_assets.spark.storage import Layout
-from ff_assets.tracking.registry import tracking_client
+from ff_assets.tracking.runs import DEFAULT_EXPERIMENT, TrackingStore
 
 
 class FFAssetsSettings(ConfigurableResource):
@@ -23,7 +23,7 @@ class FFAssetsSettings(ConfigurableResource):
     home: str
     data_dir: str = ""
     mlflow_tracking_uri: str = ""
-    mlflow_experiment: str = "ff_assets"
+    mlflow_experiment: str = DEFAULT_EXPERIMENT
     feature_statistics: bool = True  # one aggregation per stored table, shown in Dagit
 
     @property
@@ -31,16 +31,25 @@ class FFAssetsSettings(ConfigurableResource):
         return ProjectPaths.resolve(self.home)
 
     def data_path(self) -> Path:
-        """The configured data folder, else `$FF_DATA_DIR`, else `../shared/data`."""
+        """The data folder `build_definitions` resolved (`ff_assets.config.data_dir`: the one
+        given, else `$FF_DATA_DIR`, else `../shared/data`), resolved alike when none is set."""
         return data_dir(self.data_dir or None)
 
     def tracking_uri(self) -> str:
         """The MLflow tracking and registry URI: configured, else SQLite under the home."""
         return self.mlflow_tracking_uri or self.paths.mlflow_tracking_uri
 
+    def tracking_store(self) -> TrackingStore:
+        """The MLflow store: URI, experiment, and artifacts under the home."""
+        return TrackingStore(
+            uri=self.tracking_uri(),
+            experiment=self.mlflow_experiment,
+            artifact_root=self.paths.mlflow_artifacts,
+        )
+
     def mlflow_client(self) -> MlflowClient:
         """A registry client, checked to answer (a clear error names the URI otherwise)."""
-        return tracking_client(self.tracking_uri())
+        return self.tracking_store().client()
 
     @property
     def layout(self) -> Layout:
@@ -48,21 +57,24 @@ class FFAssetsSettings(ConfigurableResource):
         return Layout.under(self.paths.home)
 
 
-class DeltaSparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy Spark session, built with Delta Lake and its cached jars.
+class DeltaSparkResource(ConfigurableResource):
+    """A lazy Spark session with Delta Lake and its cached jars (`ff_assets.spark.session`).
 
-    dagster-pyspark builds its session from a bare builder; Delta's jars must come from
-    `configure_spark_with_delta_pip` (see `ff_assets.spark.session`), so only the session
-    creation is replaced. The JVM starts on first use in a run, once per process.
+    Not dagster-pyspark's `LazyPySparkResource`: it builds its session from a bare builder,
+    while Delta's jars must come from `configure_spark_with_delta_pip`. The JVM starts on the
+    first use of `spark_session`, once per process (later runs get the same session).
     """
 
     master: str = "local[*]"
     spark_config: dict[str, Any] = {}
+    _session: SparkSession | None = PrivateAttr(default=None)
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
+    @property
+    def spark_session(self) -> SparkSession:
+        if self._session is None:
             conf = {str(k): str(v) for k, v in self.spark_config.items()}
-            self._spark_session = spark_session(master=self.master, conf=conf)
+            self._session = spark_session(master=self.master, conf=conf)
+        return self._session
 
 
 def spark_resource(

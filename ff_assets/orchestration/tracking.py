@@ -1,97 +1,102 @@
-"""MLflow tracking in Dagster runs: dagster-mlflow's `mlflow_tracking`, wrapped.
+"""The `mlflow` resource: one MLflow run per Dagster run, started by dagster-mlflow and ended
+by this resource, in a `finally`, when the Dagster run's execution ends."""
 
-Why a wrapper: dagster-mlflow's resource calls `mlflow.set_experiment`, which creates a new
-experiment with its artifacts under the current folder, not under the project; it gives a bad
-tracking URI no advice; and its end-of-run hook (`end_mlflow_on_run_finished`) ends the MLflow
-run after the last op of an *op* job in topological order, which an asset job subset may never
-run, so the run would stay RUNNING. The wrapper checks the URI and creates the experiment where
-the project keeps artifacts, then hands over to dagster-mlflow (one MLflow run per Dagster run,
-tagged with the Dagster run id); runs are ended by `end_mlflow_run` (a run-status sensor, and
-the CLI after in-process runs).
-"""
+from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-import mlflow
 from dagster import (
-    DagsterRunStatus,
-    DefaultSensorStatus,
-    Field,
+    ConfigurableResource,
+    DagsterEventType,
     InitResourceContext,
-    ResourceDefinition,
-    RunStatusSensorContext,
-    resource,
-    run_status_sensor,
+    build_resources,
 )
 from dagster_mlflow import mlflow_tracking
-from dagster_mlflow.resources import CONFIG_SCHEMA
-from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from pydantic import PrivateAttr
 
-from ff_assets.tracking.registry import end_runs_of_dagster_run, ensure_experiment, tracking_client
-
-DEFAULT_EXPERIMENT = "ff_assets"
-
-
-@resource(
-    config_schema={
-        **CONFIG_SCHEMA,
-        "artifact_root": Field(
-            str, is_required=False, description="Where new experiments keep artifacts."
-        ),
-    },
-    description="dagster-mlflow tracking, with the experiment created under the project.",
-)
-def ff_mlflow_tracking(context: InitResourceContext):
-    """dagster-mlflow's MlFlow object for this Dagster run (see the module docstring)."""
-    config = context.resource_config
-    _end_stale_runs(context.run_id)
-    client = tracking_client(config["mlflow_tracking_uri"])
-    root = config.get("artifact_root")
-    ensure_experiment(client, config["experiment_name"], Path(root) if root else None)
-    return mlflow_tracking.resource_fn(context)
+from ff_assets.core.errors import TrackingError
+from ff_assets.orchestration.resources import FFAssetsSettings
+from ff_assets.tracking.runs import TrackingStore, active_run_id, end_run, fluent_store
 
 
-def _end_stale_runs(dagster_run_id: str | None) -> None:
-    """End what an earlier Dagster run in this process left active: dagster-mlflow leaves its
-    run active, and would otherwise reuse it (in another store) for this Dagster run."""
-    for _ in range(10):  # MLflow's stack of active runs is short; never loop forever
-        active = mlflow.active_run()
-        if active is None or active.data.tags.get("dagster_run_id") == dagster_run_id:
-            return
+class MlflowRunResource(ConfigurableResource):
+    """The MLflow run of this Dagster run, in the store the settings name.
+
+    Why one typed resource around dagster-mlflow: users expect dagster-mlflow's one MLflow run
+    per Dagster run (tagged `dagster_run_id`, named after the job), but its `mlflow_tracking`
+    is a legacy function resource that cannot take the typed settings as a dependency, creates
+    the experiment with artifacts under the current folder (`mlflow.set_experiment`), gives a
+    bad URI no advice, points MLflow's process-wide URIs at its store and leaves them there,
+    and leaves its run RUNNING in asset jobs (its end hook fires after the last op of an op job
+    in topological order, which an asset subset may never run). Here the store is checked and
+    the experiment created under the project first; dagster-mlflow then starts (or, in another
+    process of the same Dagster run, resumes) the run inside `fluent_store`; and this resource
+    ends the run when execution ends: FAILED when a step failed, KILLED when interrupted.
+    With the in-process executor that is once, after the last step; with a multiprocess
+    executor each step's process resumes the run and ends it when its step is done.
+    """
+
+    settings: FFAssetsSettings
+    _run_id: str | None = PrivateAttr(default=None)
+
+    @property
+    def store(self) -> TrackingStore:
+        return self.settings.tracking_store()
+
+    def client(self) -> MlflowClient:
+        """A client for this resource's store (the run's store)."""
+        return self.store.client()
+
+    @property
+    def run_id(self) -> str:
+        """The id of this Dagster run's MLflow run."""
+        if self._run_id is None:
+            raise TrackingError(
+                "the mlflow resource has no MLflow run: it is opened only while a Dagster run "
+                "executes (require the `mlflow` resource in the asset or op that logs)."
+            )
+        return self._run_id
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[MlflowRunResource]:
+        store = self.store
+        store.experiment_id(store.client())  # checked, created under the project when new
+        with fluent_store(store.uri):
+            if (active := active_run_id()) is not None:
+                raise TrackingError(
+                    f"MLflow run {active} is already active in this thread: dagster-mlflow "
+                    "would log this Dagster run into it. End it (mlflow.end_run()) before "
+                    "launching the Dagster run."
+                )
+            config = {"experiment_name": store.experiment, "mlflow_tracking_uri": store.uri}
+            with build_resources(
+                {"mlflow": mlflow_tracking},
+                instance=context.instance,
+                resource_config={"mlflow": {"config": config}},
+                dagster_run=context.dagster_run,
+                log_manager=context.log,
+            ):
+                # dagster-mlflow leaves the run it started (or resumed) active in this thread.
+                self._run_id = active_run_id()
+        if self._run_id is None:
+            raise TrackingError(f"dagster-mlflow opened no MLflow run in {store.uri!r}.")
+        status = "KILLED"  # unless execution ends normally or raises
         try:
-            mlflow.end_run()
-        except MlflowException:
-            return  # its store is gone: dagster-mlflow reports what it finds
+            yield self
+            status = "FAILED" if _a_step_failed(context) else "FINISHED"
+        except Exception:
+            status = "FAILED"
+            raise
+        finally:
+            end_run(store, self._run_id, status)
 
 
-def mlflow_resource(
-    *, tracking_uri: str, experiment: str, artifact_root: Path
-) -> ResourceDefinition:
-    """The `mlflow` resource of a code location."""
-    return ff_mlflow_tracking.configured(
-        {
-            "experiment_name": experiment,
-            "mlflow_tracking_uri": tracking_uri,
-            "artifact_root": str(artifact_root),
-        }
+def _a_step_failed(context: InitResourceContext) -> bool:
+    if context.instance is None or context.run_id is None:
+        return False
+    failures = context.instance.get_records_for_run(
+        context.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1
     )
-
-
-def end_mlflow_run_sensors(tracking_uri: str, experiment: str):
-    """Sensors that end the MLflow run of every finished Dagster run (on by default: they
-    only tidy up what dagster-mlflow leaves open)."""
-
-    def make(status: DagsterRunStatus, ok: bool):
-        @run_status_sensor(
-            run_status=status,
-            name=f"end_mlflow_run_on_{status.value.lower()}",
-            default_status=DefaultSensorStatus.RUNNING,
-            description="End the MLflow run dagster-mlflow opened for this Dagster run.",
-        )
-        def end_mlflow_run(context: RunStatusSensorContext) -> None:
-            client = tracking_client(tracking_uri)
-            end_runs_of_dagster_run(client, experiment, context.dagster_run.run_id, ok)
-
-        return end_mlflow_run
-
-    return [make(DagsterRunStatus.SUCCESS, True), make(DagsterRunStatus.FAILURE, False)]
+    return bool(failures.records)

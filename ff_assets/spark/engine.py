@@ -31,7 +31,13 @@ from pyspark.ml import PipelineModel, Transformer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ff_assets.core.errors import DataFormatError, DeclarationError
+from ff_assets.charts import histograms_markdown
+from ff_assets.core.errors import (
+    DataFormatError,
+    DeclarationError,
+    PythonStageInPipelineError,
+    StageFailedError,
+)
 from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
 from ff_assets.core.specs import StageKind, Storage
 from ff_assets.core.store import HashSplit
@@ -39,9 +45,12 @@ from ff_assets.spark import execute
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 from ff_assets.spark.statistics import (
     feature_statistics,
+    kind_of,
     observed_statistics,
     statistics_from_counts,
     statistics_markdown,
+    token_statistics,
+    wants_tokens,
 )
 from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
@@ -255,9 +264,13 @@ class Engine:
                 frame = frame.where(F.col(SPLIT_COLUMN).isin(list(wanted)))
             return frame
         run = _Run(self, Schedule.build(self.plan, (), targets=(planned.node,)), [], wanted)
-        for outcome in run.go():
-            if isinstance(outcome, Failed):
-                raise RuntimeError(outcome.reason) from outcome.error
+        for _ in run.go():  # nothing is selected, so a failure shows in `broken` only
+            pass
+        if planned.node in run.broken:
+            raise StageFailedError(
+                f"view {'/'.join(self.key(asset))} could not be recomputed from its recipe: "
+                f"{run.broken[planned.node]}. Fix that, then read the view again."
+            )
         frame = run.frames[planned.node]
         node = self.plan.nodes[planned.node]
         return run.rows_of(frame, node, planned)
@@ -609,21 +622,27 @@ class _Run:
             metadata.update({f"{partition}_{name}": value for name, value in values.items()})
         stats = None
         if finish is not None:
+            # Token lists and text need a row per token: one aggregation over the columns
+            # just written, read back from Delta (not a recomputation of their upstream).
             stats = finish()
+            if wants_tokens(stats):
+                written = read_table(self.e.spark, self.e.layout.table_path(key))
+                stats = token_statistics(written, stats, partitions)
         elif not self.e.statistics:
             stats = None
         elif commit is not None and self._delta_suffices(planned, rows):
             # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass:
             # enough for a source (the split right after it has the full statistics of the
-            # same features, per partition) and for vectors (no order, no distribution).
-            stats = _delta_statistics(commit, planned.features, partitions)
+            # same features, per partition) and for Spark ML vectors (no order to speak of).
+            stats = _delta_statistics(commit, rows, planned.features, partitions)
             metadata["statistics_from"] = "Delta file statistics"
         elif commit is not None or node.key in self.cached:  # a view: only when it is in memory
             stats = self._statistics(node, planned, rows)
         if stats is not None:
             markdown["feature_statistics"] = statistics_markdown(stats)
+            markdown.update(histograms_markdown(stats))
             metadata["feature_statistics_json"] = stats
-            first = stats[planned.features[0]]
+            first = stats[planned.features[0]]["partitions"]
             self.sizes[node.key] = {p: s["count"] for p, s in first.items() if p in PARTITIONS}
         yield Materialized(planned.name, metadata, markdown, paths, partitions)
         yield Checked(
@@ -685,7 +704,7 @@ class _Run:
                 continue
             runtime = execute.build(upstream.stage)
             if not isinstance(runtime, Transformer):
-                raise DeclarationError(
+                raise PythonStageInPipelineError(
                     f"stage {upstream.stage.name!r} is a Python function, so it cannot be part "
                     "of the registered inference pipeline (a Spark PipelineModel): declare it "
                     "as a Spark ML Transformer to register models that use it."
@@ -704,19 +723,19 @@ class _Run:
 
 
 def _delta_statistics(
-    commit: Any, features: Sequence[str], partitions: Sequence[str] | None
+    commit: Any, rows: DataFrame, features: Sequence[str], partitions: Sequence[str] | None
 ) -> dict[str, Any]:
-    """Statistics from a commit's file statistics: rows per partition (or in all), and per
-    column the nulls, min and max Delta collected (all partitions together)."""
+    """Statistics from a commit's file statistics: rows per partition, and per column the
+    nulls, min and max Delta collected (all partitions together, as `all`)."""
     counts = {p: commit.rows_per_partition.get(p, 0) for p in partitions} if partitions else {}
     result: dict[str, Any] = {}
     for feature in features:
         column = {"nulls": 0, **commit.columns.get(feature, {})}
-        if counts:
-            result[feature] = {p: {"count": n, "nulls": ""} for p, n in counts.items()}
-            result[feature]["all"] = {"count": commit.rows, **column}
-        else:
-            result[feature] = {"all": {"count": commit.rows, **column}}
+        by_partition: dict[str, Any] = {p: {"count": n, "nulls": None} for p, n in counts.items()}
+        by_partition["all"] = {"count": commit.rows, **column}
+        kind = kind_of(rows.schema[feature].dataType)
+        kind = {"string": "categorical"}.get(kind, kind)  # no distinct count to tell text by
+        result[feature] = {"kind": kind, "partitions": by_partition}
     return result
 
 

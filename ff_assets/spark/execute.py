@@ -18,9 +18,8 @@ from pyspark.ml.evaluation import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ff_assets.core.errors import DataFormatError, DeclarationError
-from ff_assets.core.specs import StageSpec
-from ff_assets.core.store import HashSplit
+from ff_assets.core.errors import DeclarationError, MissingColumnError
+from ff_assets.core.specs import BINARY_METRICS, REGRESSION_METRICS, HashSplit, StageSpec
 from ff_assets.spark.introspect import SparkStageFactory
 
 SPLIT_COLUMN = "ff_split"
@@ -45,7 +44,7 @@ def read_source(stage: StageSpec, spark: SparkSession, data_dir: Path) -> DataFr
     wanted = [stage.entity_key or "", *stage.outputs]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise DataFormatError(
+        raise MissingColumnError(
             f"source {stage.name!r} returned no column(s) {', '.join(missing)} (it has "
             f"{', '.join(frame.columns)}): make the loader return every declared output."
         )
@@ -110,9 +109,9 @@ def apply(
     out = runtime.transform(frame) if isinstance(runtime, Transformer) else runtime(frame)
     missing = [c for c in stage.outputs if c not in out.columns]
     if missing:
-        raise DeclarationError(
-            f"stage {stage.name!r} did not produce {', '.join(missing)}: make it write every "
-            "declared output column."
+        raise MissingColumnError(
+            f"stage {stage.name!r} did not produce {', '.join(missing)} (it returned "
+            f"{', '.join(out.columns)}): make it write every declared output column."
         )
     return out
 
@@ -122,15 +121,15 @@ def evaluate(stage: StageSpec, scored: DataFrame) -> dict[str, float]:
     label, prediction = stage.label or "label", stage.outputs[0]
     metric = stage.metric or "accuracy"
     metrics: dict[str, float] = {}
-    if metric in ("areaUnderROC", "areaUnderPR"):
+    if metric in BINARY_METRICS:
         raw = dict(stage.params).get("rawPredictionCol", "rawPrediction")
-        for name in ("areaUnderROC", "areaUnderPR"):
+        for name in BINARY_METRICS:
             evaluator = BinaryClassificationEvaluator(
                 labelCol=label, rawPredictionCol=raw, metricName=name
             )
             metrics[name] = float(evaluator.evaluate(scored))
         metric_names: tuple[str, ...] = ("accuracy", "f1")
-    elif metric in ("rmse", "mse", "r2", "mae"):
+    elif metric in REGRESSION_METRICS:
         evaluator = RegressionEvaluator(labelCol=label, predictionCol=prediction, metricName=metric)
         return {metric: float(evaluator.evaluate(scored))}
     else:

@@ -24,7 +24,15 @@ from pyspark.ml.base import Predictor
 from pyspark.ml.param import Params
 
 from ff_assets.core.errors import DeclarationError, did_you_mean
-from ff_assets.core.specs import FitOn, StageKind, StageSpec, Storage, Tags, Threshold
+from ff_assets.core.specs import (
+    FitOn,
+    Runtime,
+    StageKind,
+    StageSpec,
+    Storage,
+    Tags,
+    Threshold,
+)
 
 INPUT_PARAMS = ("inputCol", "inputCols", "featuresCol", "weightCol")
 OUTPUT_PARAMS = ("outputCol", "outputCols", "predictionCol")
@@ -138,6 +146,7 @@ def stage_from_spark(
         owner=owner,
         tags=tags,
         params=_readable_params(stage),
+        runtime=Runtime.SPARK_ML,
         impl=obj,
     )
 

@@ -1,115 +1,438 @@
-"""Per-materialization feature statistics, computed by Spark in one aggregation pass.
+"""Feature statistics per kind of feature, computed by Spark while a table is written.
 
-For every feature column, per partition (`train`, `test`) when the table is split: count,
-nulls, approximate distinct values; for numbers also min, max, mean, standard deviation and
-deciles (an equal-depth histogram); for arrays the same over their lengths. Train vs test
-drift is the standardized mean difference |mean_train - mean_test| / pooled std.
+What each kind gets, per partition (`train`, `test`, ... when the table is split, else `all`):
+- every feature: count, nulls;
+- numeric (and boolean): distinct, min, max, mean, std, deciles, a histogram, top values;
+- categorical (a string of few distinct values): distinct, top values;
+- text (a string of many distinct values): its length (min, max, mean, std, histogram),
+  distinct, vocabulary size, top tokens;
+- token lists: their length, vocabulary size, top tokens;
+- vectors (stored as a struct of size, indices, values): dimension, sparsity, norm.
+Drift of every partition against `train`: the population stability index (PSI) over the train
+deciles (numbers, lengths, norms) or the train's top values (categories).
+
+How: one set of conditional aggregates (one `Observation` during the write, or one aggregation)
+gives counts, moments, percentiles and top values; token lists and text get one more
+aggregation over their exploded tokens (vocabulary and top tokens need a row per token). The
+rest is arithmetic on the driver (`decode`), in plain Python, so it is tested against pandas.
+Percentiles and top values come from Spark's sketches: `percentile_approx` and `approx_top_k`
+are exact below their accuracy (10,000 rows, 10,000 distinct values); histograms and PSI of
+continuous values are read off the 101 percentiles (exact counts when the values are few).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, BooleanType, NumericType, StringType
+from pyspark.sql.types import ArrayType, BooleanType, NumericType, StringType, StructType
 
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 
-_DECILES = [i / 10 for i in range(11)]
+TOP = 10  # top values and top tokens shown
+TRACKED = 10_000  # distinct values approx_top_k tracks (counts are exact below it)
+CATEGORICAL_MAX = 50  # a string column with at most this many distinct values is categorical
+BINS = 20  # histogram bins
+PERCENTILES = [i / 100 for i in range(101)]
+_EPSILON = 1e-4  # PSI: the share given to an empty bin
+DISTINCT_RSD = 0.01  # HyperLogLog++'s relative standard deviation for distinct counts
+
+Stats = dict[str, dict[str, Any]]
 
 
-def _measured(frame: DataFrame, column: str) -> tuple[Column | None, str]:
-    """The numeric expression summarizing a column, and what it measures."""
-    dtype = frame.schema[column].dataType
-    if isinstance(dtype, NumericType):
-        return F.col(column).cast("double"), "value"
-    if isinstance(dtype, BooleanType):
-        return F.col(column).cast("double"), "value"
-    if isinstance(dtype, ArrayType):
-        return F.size(column).cast("double"), "length"
+def kind_of(dtype: Any) -> str:
+    """The kind of a column from its Spark type (strings are told apart after counting)."""
+    if isinstance(dtype, NumericType | BooleanType):
+        return "numeric"
     if isinstance(dtype, StringType):
-        return F.length(column).cast("double"), "length"
-    return None, ""
+        return "string"
+    if isinstance(dtype, ArrayType) and isinstance(dtype.elementType, StringType):
+        return "tokens"
+    if isinstance(dtype, StructType) and "values" in dtype.fieldNames():
+        return "vector"
+    return "other"
+
+
+def _measures(frame: DataFrame, feature: str, kind: str) -> dict[str, Column]:
+    """The numeric expressions summarized for a feature: its value, length or norm."""
+    col = F.col(feature)
+    if kind == "numeric":
+        return {"value": col.cast("double")}
+    if kind == "string":
+        return {"length": F.length(col).cast("double")}
+    if kind == "tokens":
+        return {"length": F.size(col).cast("double")}
+    if kind == "vector":
+        values = col.getField("values")
+        square = F.aggregate(values, F.lit(0.0), lambda acc, x: acc + x * x)
+        fields = frame.schema[feature].dataType.fieldNames()
+        dimension = col.getField("size") if "size" in fields else F.size(values)
+        stored = F.size(col.getField("indices")) if "indices" in fields else F.size(values)
+        stored = F.coalesce(stored, F.size(values)) if "indices" in fields else stored
+        nonzero = F.size(F.filter(values, lambda x: x != 0))
+        return {
+            "norm": F.sqrt(square),
+            "dimension": F.coalesce(dimension, F.size(values)).cast("double"),
+            "nonzero": nonzero.cast("double"),
+            "stored": stored.cast("double"),
+        }
+    return {}
 
 
 def statistics_aggregates(
     frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
-) -> tuple[list[Column], Callable[[dict[str, Any]], dict[str, dict[str, Any]]]]:
+) -> tuple[list[Column], Callable[[dict[str, Any]], Stats]]:
     """The aggregate columns of every statistic, per partition (conditional aggregates, so one
     global aggregation or one observation computes them all), and the function that turns
-    their values into `{feature: {partition: {statistic: value}, "train_test_drift": ...}}`."""
+    their values into `{feature: {"kind", "partitions": {p: {...}}, "drift": {p: psi}}}`
+    (without the token statistics: `token_statistics` adds those)."""
     split = SPLIT_COLUMN in frame.columns
     groups = list(partitions or PARTITIONS) if split else ["all"]
+    kinds = {f: kind_of(frame.schema[f].dataType) for f in features}
     aggregates: list[Column] = []
-    measures: dict[str, str] = {}
-    distinct: set[str] = set()
     for p, group in enumerate(groups):
         mask = F.col(SPLIT_COLUMN) == group if split else F.lit(True)
         aggregates.append(F.sum(F.when(mask, 1).otherwise(0)).alias(f"p{p}_rows"))
         for i, feature in enumerate(features):
-            expr, what = _measured(frame, feature)
-            nulls = F.when(mask & F.col(feature).isNull(), 1).otherwise(0)
-            aggregates.append(F.sum(nulls).alias(f"p{p}_{i}_nulls"))
-            if expr is None:
-                continue
-            if not isinstance(frame.schema[feature].dataType, ArrayType):
-                distinct.add(feature)
+            name, kind = f"p{p}_{i}", kinds[feature]
+            col = F.col(feature)
+            aggregates.append(
+                F.sum(F.when(mask & col.isNull(), 1).otherwise(0)).alias(f"{name}_nulls")
+            )
+            if kind in ("numeric", "string"):
                 aggregates.append(
-                    F.approx_count_distinct(F.when(mask, F.col(feature))).alias(
-                        f"p{p}_{i}_distinct"
+                    F.approx_count_distinct(F.when(mask, col), DISTINCT_RSD).alias(
+                        f"{name}_distinct"
                     )
                 )
-            measures[feature] = what
-            value = F.when(mask, expr)
-            aggregates += [
-                F.min(value).alias(f"p{p}_{i}_min"),
-                F.max(value).alias(f"p{p}_{i}_max"),
-                F.mean(value).alias(f"p{p}_{i}_mean"),
-                F.stddev(value).alias(f"p{p}_{i}_std"),
-                F.percentile_approx(value, _DECILES, 200).alias(f"p{p}_{i}_deciles"),
-            ]
+                aggregates.append(
+                    F.expr(f"approx_top_k(CASE WHEN {_sql_mask(split, group)} THEN "
+                           f"`{feature}` END, {TOP}, {TRACKED})").alias(f"{name}_top")
+                )  # fmt: skip
+            for measure, expr in _measures(frame, feature, kind).items():
+                value = F.when(mask, expr)
+                m = f"{name}_{measure}"
+                aggregates += [
+                    F.min(value).alias(f"{m}_min"),
+                    F.max(value).alias(f"{m}_max"),
+                    F.mean(value).alias(f"{m}_mean"),
+                    F.stddev(value).alias(f"{m}_std"),
+                ]
+                if measure in ("value", "length", "norm"):
+                    aggregates.append(
+                        F.percentile_approx(value, PERCENTILES, TRACKED).alias(f"{m}_percentiles")
+                    )
 
-    def decode(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        result: dict[str, dict[str, Any]] = {f: {} for f in features}
-        for p, group in enumerate(groups):
-            rows = int(values.get(f"p{p}_rows") or 0)
-            if split and not rows:
-                continue  # a partition this table does not hold
-            for i, feature in enumerate(features):
-                stats: dict[str, Any] = {"count": rows, "nulls": int(values[f"p{p}_{i}_nulls"])}
-                if feature in distinct:
-                    stats["distinct"] = values[f"p{p}_{i}_distinct"]
-                if feature in measures:
-                    stats["of"] = measures[feature]
-                    for name in ("min", "max", "mean", "std"):
-                        stats[name] = _number(values[f"p{p}_{i}_{name}"])
-                    stats["deciles"] = [_number(v) for v in values[f"p{p}_{i}_deciles"] or []]
-                result[feature][group] = stats
-        for feature in features:
-            drift = _drift(result[feature])
-            if drift is not None:
-                result[feature]["train_test_drift"] = drift
+    def decode(values: dict[str, Any]) -> Stats:
+        result: Stats = {}
+        for i, feature in enumerate(features):
+            kind = kinds[feature]
+            by_partition: dict[str, dict[str, Any]] = {}
+            for p, group in enumerate(groups):
+                rows = int(values.get(f"p{p}_rows") or 0)
+                if split and not rows:
+                    continue  # a partition this table does not hold
+                name = f"p{p}_{i}"
+                stats: dict[str, Any] = {"count": rows, "nulls": int(values[f"{name}_nulls"])}
+                if kind in ("numeric", "string"):
+                    stats["distinct"] = int(values[f"{name}_distinct"])
+                    top = [(r["item"], int(r["count"])) for r in values[f"{name}_top"] or []]
+                    top = sorted((p for p in top if p[0] is not None), key=_by_count)
+                    stats["top_values"] = [[v, n] for v, n in top]
+                for measure in _measures_of(kind):
+                    m = f"{name}_{measure}"
+                    summary = {
+                        k: _number(values[f"{m}_{k}"]) for k in ("min", "max", "mean", "std")
+                    }
+                    if f"{m}_percentiles" in values:
+                        summary["percentiles"] = [
+                            _number(v) for v in values[f"{m}_percentiles"] or []
+                        ]
+                    stats[measure] = summary
+                by_partition[group] = stats
+            result[feature] = finish(kind, by_partition)
         return result
 
     return aggregates, decode
 
 
+def _sql_mask(split: bool, group: str) -> str:
+    return f"`{SPLIT_COLUMN}` = '{group}'" if split else "true"
+
+
+def _measures_of(kind: str) -> tuple[str, ...]:
+    return {
+        "numeric": ("value",),
+        "string": ("length",),
+        "tokens": ("length",),
+        "vector": ("norm", "dimension", "nonzero", "stored"),
+    }.get(kind, ())
+
+
+def finish(kind: str, by_partition: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The statistics of one feature from its per-partition sums and sketches: the kind of a
+    string told, numbers flattened, histograms on shared edges, drift against train."""
+    if kind == "string":
+        distinct = max((s.get("distinct", 0) for s in by_partition.values()), default=0)
+        kind = "categorical" if distinct <= CATEGORICAL_MAX else "text"
+    exact = kind == "numeric" and all(_exact_counts(s) is not None for s in by_partition.values())
+    for stats in by_partition.values():
+        if kind == "text" or (kind == "numeric" and not exact):
+            stats.pop("top_values", None)  # many values seen once: any "top" is arbitrary
+        if kind == "numeric":
+            value = stats.pop("value")
+            stats.update({k: value[k] for k in ("min", "max", "mean", "std")})
+            stats["percentiles"] = value["percentiles"]
+        elif kind == "categorical":
+            stats.pop("length", None)
+        elif kind == "vector":
+            dimension, nonzero = stats.pop("dimension"), stats.pop("nonzero")
+            stored = stats.pop("stored")
+            stats["dimension"] = dimension["max"]
+            stats["nonzero"] = {k: nonzero[k] for k in ("min", "max", "mean")}
+            stats["stored_entries"] = stored["mean"]
+            dim = dimension["mean"]
+            stats["sparsity"] = None if not dim else _number(1 - (nonzero["mean"] or 0) / dim)
+    measured = {"numeric": None, "text": "length", "tokens": "length", "vector": "norm"}
+    result: dict[str, Any] = {"kind": kind, "partitions": by_partition}
+    if kind in measured:
+        _add_histograms(by_partition, measured[kind])
+    drift = _drift(kind, by_partition, measured.get(kind))
+    if drift:
+        result["drift"] = drift
+    for stats in by_partition.values():  # the histograms say it better; keep the JSON short
+        target = stats if kind == "numeric" else stats.get(measured.get(kind) or "", {})
+        percentiles = target.pop("percentiles", None)
+        if percentiles:
+            target["deciles"] = percentiles[::10]
+    return result
+
+
+def _by_count(pair: tuple[Any, int]) -> tuple[int, str]:
+    return -pair[1], str(pair[0])
+
+
+def _exact_counts(stats: dict[str, Any]) -> list[tuple[float, int]] | None:
+    """Every value with its count, when the top values hold every non-null row."""
+    top = stats.get("top_values") or []
+    present = stats["count"] - stats["nulls"]
+    if not top or sum(n for _, n in top) != present:
+        return None
+    return sorted((float(v), n) for v, n in top)
+
+
+def _cdf(stats: dict[str, Any], measure: str | None) -> Callable[[float], float] | None:
+    """The share of a partition's non-null values at or below x."""
+    exact = _exact_counts(stats) if measure is None else None
+    if exact is not None:
+        values = [v for v, _ in exact]
+        cumulative = list(_accumulate([n for _, n in exact]))
+        total = cumulative[-1]
+        return lambda x: cumulative[i - 1] / total if (i := bisect.bisect_right(values, x)) else 0.0
+    target = stats if measure is None else stats.get(measure, {})
+    points = [p for p in target.get("percentiles") or [] if p is not None]
+    if not points:
+        return None
+    return lambda x: _interpolate(points, x)
+
+
+def _accumulate(counts: Sequence[int]) -> Sequence[int]:
+    total, out = 0, []
+    for n in counts:
+        total += n
+        out.append(total)
+    return out
+
+
+def _interpolate(points: Sequence[float], x: float) -> float:
+    """The CDF at x read off percentiles points[i] (the value at quantile i / (n - 1))."""
+    last = len(points) - 1
+    if x < points[0]:
+        return 0.0
+    if x >= points[-1]:
+        return 1.0
+    i = bisect.bisect_right(points, x) - 1  # points[i] <= x < points[i + 1]
+    low, high = points[i], points[i + 1]
+    return (i + (x - low) / (high - low)) / last
+
+
+def _add_histograms(by_partition: dict[str, dict[str, Any]], measure: str | None) -> None:
+    """Equal-width histograms over the range of every partition together (shared edges, so
+    partitions compare), counts exact when the values are few, else read off percentiles."""
+
+    def target(stats: dict[str, Any]) -> dict[str, Any]:
+        return stats if measure is None else stats.get(measure, {})
+
+    lows = [target(s).get("min") for s in by_partition.values()]
+    highs = [target(s).get("max") for s in by_partition.values()]
+    lows, highs = [v for v in lows if v is not None], [v for v in highs if v is not None]
+    if not lows:
+        return
+    low, high = min(lows), max(highs)
+    exact_all = [_exact_counts(s) if measure is None else None for s in by_partition.values()]
+    distinct_values = sorted({v for e in exact_all if e for v, _ in e})
+    for stats, exact in zip(by_partition.values(), exact_all, strict=True):
+        present = stats["count"] - stats["nulls"]
+        if exact is not None and len(distinct_values) <= BINS:
+            counts = dict(exact)
+            target(stats)["histogram"] = {
+                "values": distinct_values,
+                "counts": [counts.get(v, 0) for v in distinct_values],
+            }
+            continue
+        cdf = _cdf(stats, measure)
+        if cdf is None or not present:
+            continue
+        if high == low:
+            edges = [low, high]
+            counts_ = [present]
+        else:
+            edges = [low + (high - low) * k / BINS for k in range(BINS + 1)]
+            shares = [0.0] + [cdf(e) for e in edges[1:-1]] + [1.0]
+            counts_ = [round(present * (b - a)) for a, b in zip(shares, shares[1:], strict=False)]
+        target(stats)["histogram"] = {"edges": [_number(e) for e in edges], "counts": counts_}
+
+
+def _drift(
+    kind: str, by_partition: dict[str, dict[str, Any]], measure: str | None
+) -> dict[str, float]:
+    """PSI of every partition against train: over the train deciles, or the train's top values
+    (and everything else) for categories and few distinct numbers."""
+    train = by_partition.get("train")
+    if train is None or len(by_partition) < 2 or kind == "other":
+        return {}
+    drift: dict[str, float] = {}
+    categories = kind == "categorical" or (measure is None and _exact_counts(train) is not None)
+    for partition, stats in by_partition.items():
+        if partition in ("train", "all"):
+            continue
+        if categories:
+            expected, actual = _category_shares(train, stats)
+        else:
+            shares = _decile_shares(train, stats, measure)
+            if shares is None:
+                continue
+            expected, actual = shares
+        drift[partition] = _number(psi(expected, actual))
+    return drift
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """The population stability index of two share vectors over the same bins."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, _EPSILON), max(a, _EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def _category_shares(
+    train: dict[str, Any], other: dict[str, Any]
+) -> tuple[list[float], list[float]]:
+    def shares(stats: dict[str, Any], keys: list[Any]) -> list[float]:
+        present = stats["count"] - stats["nulls"]
+        counts = {v: n for v, n in stats.get("top_values") or []}
+        named = [counts.get(k, 0) / present if present else 0.0 for k in keys]
+        return [*named, max(0.0, 1 - sum(named))]
+
+    keys = [v for v, _ in train.get("top_values") or []]
+    return shares(train, keys), shares(other, keys)
+
+
+def _decile_shares(
+    train: dict[str, Any], other: dict[str, Any], measure: str | None
+) -> tuple[list[float], list[float]] | None:
+    target = train if measure is None else train.get(measure, {})
+    points = target.get("percentiles") or []
+    if not points or any(p is None for p in points):
+        return None
+    edges = sorted(set(points[10:100:10]))
+    cdf_train, cdf_other = _cdf(train, measure), _cdf(other, measure)
+    if cdf_train is None or cdf_other is None:
+        return None
+
+    def shares(cdf: Callable[[float], float]) -> list[float]:
+        cut = [0.0, *(cdf(e) for e in edges), 1.0]
+        return [b - a for a, b in zip(cut, cut[1:], strict=False)]
+
+    return shares(cdf_train), shares(cdf_other)
+
+
+# -- token lists and text ------------------------------------------------------------------
+def wants_tokens(stats: Stats) -> bool:
+    """Whether `stats` hold a token list or text feature (whose tokens need a pass)."""
+    return any(s["kind"] in ("tokens", "text") for s in stats.values())
+
+
+def token_statistics(
+    frame: DataFrame, stats: Stats, partitions: Sequence[str] | None = None
+) -> Stats:
+    """Vocabulary size and top tokens of every token list and text feature of `stats`, in one
+    aggregation over their exploded tokens; added to `stats`, which is returned."""
+    features = [f for f, s in stats.items() if s["kind"] in ("tokens", "text")]
+    if not features:
+        return stats
+    split = SPLIT_COLUMN in frame.columns
+    tagged = []
+    for i, feature in enumerate(features):
+        col = F.col(feature)
+        tokens = (
+            col if stats[feature]["kind"] == "tokens" else F.split(F.lower(col), r"[^\p{L}\p{N}']+")
+        )
+        tokens = F.filter(F.coalesce(tokens, F.array()), lambda t: t != "")
+        tagged.append(F.transform(tokens, _tagger(i)))
+    group = F.col(SPLIT_COLUMN) if split else F.lit("all")
+    exploded = frame.select(group.alias("g"), F.explode(F.concat(*tagged)).alias("x"))
+    if split and partitions:
+        exploded = exploded.where(F.col("g").isin(list(partitions)))
+    rows = (
+        exploded.groupBy("g", F.col("x.f").alias("f"))
+        .agg(
+            F.approx_count_distinct("x.t", DISTINCT_RSD).alias("vocabulary"),
+            F.expr(f"approx_top_k(x.t, {TOP}, {TRACKED})").alias("top"),
+            F.count(F.lit(1)).alias("tokens"),
+        )
+        .collect()
+    )
+    for row in rows:
+        feature = features[row["f"]]
+        target = stats[feature]["partitions"].get(row["g"])
+        if target is None:
+            continue
+        target["vocabulary"] = int(row["vocabulary"])
+        target["tokens"] = int(row["tokens"])
+        top = sorted(((r["item"], int(r["count"])) for r in row["top"]), key=_by_count)
+        target["top_tokens"] = [[t, n] for t, n in top]
+    return stats
+
+
+def _tagger(index: int) -> Callable[[Column], Column]:
+    """(feature index, token): one argument only, as `transform` reads a second as the
+    element's position."""
+    return lambda token: F.struct(F.lit(index).alias("f"), token.alias("t"))
+
+
+# -- entry points --------------------------------------------------------------------------
 def feature_statistics(
     frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The statistics of a table's features, in one aggregation over its rows."""
+) -> Stats:
+    """The statistics of a table's features: one aggregation over its rows, one more over
+    its tokens when it holds text or token lists."""
     aggregates, decode = statistics_aggregates(frame, features, partitions)
-    return decode(frame.agg(*aggregates).collect()[0].asDict())
+    stats = decode(frame.agg(*aggregates).collect()[0].asDict())
+    return token_statistics(frame, stats, partitions)
 
 
 def observed_statistics(
     frame: DataFrame, features: Sequence[str], partitions: Sequence[str] | None = None
-) -> tuple[DataFrame, Callable[[], dict[str, dict[str, Any]]]]:
+) -> tuple[DataFrame, Callable[[], Stats]]:
     """`frame` with its statistics attached as a Spark `Observation`, and the function that
-    reads them once an action (the table's write) has run: no pass of their own."""
+    reads them once an action (the table's write) has run: no pass of their own (token
+    statistics, when there are token lists or text, are one aggregation of `finish`'s)."""
     aggregates, decode = statistics_aggregates(frame, features, partitions)
     observation = Observation("ff_assets_statistics")
     observed = frame.observe(observation, *aggregates)
@@ -117,10 +440,9 @@ def observed_statistics(
 
 
 def statistics_from_counts(counts: dict[str, dict[Any, int]]) -> dict[str, Any]:
-    """The statistics `feature_statistics` gives for one numeric column, computed exactly from
-    its value counts per partition (a model's predictions: its evaluation already counted
-    them), so no pass over the rows is needed."""
-    result: dict[str, Any] = {}
+    """The statistics of one numeric column computed exactly from its value counts per
+    partition (a model's predictions: its evaluation already counted them): no pass."""
+    by_partition: dict[str, dict[str, Any]] = {}
     for partition, by_value in counts.items():
         values = sorted((float(v), n) for v, n in by_value.items() if v is not None)
         present = sum(n for _, n in values)
@@ -128,21 +450,20 @@ def statistics_from_counts(counts: dict[str, dict[Any, int]]) -> dict[str, Any]:
             "count": present + by_value.get(None, 0),
             "nulls": by_value.get(None, 0),
             "distinct": len(values),
-            "of": "value",
+            "top_values": [[v, n] for v, n in sorted(values, key=_by_count)[:TOP]],
         }
+        summary: dict[str, Any] = {"min": None, "max": None, "mean": None, "std": None}
         if present:
             mean = sum(v * n for v, n in values) / present
             var = sum(n * (v - mean) ** 2 for v, n in values) / (present - 1) if present > 1 else 0
-            stats.update(min=_number(values[0][0]), max=_number(values[-1][0]),
-                         mean=_number(mean), std=_number(math.sqrt(var)))  # fmt: skip
-            stats["deciles"] = [_number(_quantile(values, present, q)) for q in _DECILES]
-        else:
-            stats.update(min=None, max=None, mean=None, std=None, deciles=[])
-        result[partition] = stats
-    drift = _drift(result)
-    if drift is not None:
-        result["train_test_drift"] = drift
-    return result
+            summary = {"min": _number(values[0][0]), "max": _number(values[-1][0]),
+                       "mean": _number(mean), "std": _number(math.sqrt(var))}  # fmt: skip
+        summary["percentiles"] = (
+            [_quantile(values, present, q) for q in PERCENTILES] if present else []
+        )
+        stats["value"] = summary
+        by_partition[partition] = stats
+    return finish("numeric", by_partition)
 
 
 def _quantile(values: list[tuple[float, int]], total: int, q: float) -> float:
@@ -151,44 +472,86 @@ def _quantile(values: list[tuple[float, int]], total: int, q: float) -> float:
     for value, n in values:
         seen += n
         if seen >= rank:
-            return value
-    return values[-1][0]
+            return _number(value)  # type: ignore[return-value]
+    return _number(values[-1][0])  # type: ignore[return-value]
 
 
 def _number(value: Any) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def _drift(by_partition: dict[str, Any]) -> float | None:
-    train, test = by_partition.get("train"), by_partition.get("test")
-    if not train or not test or train.get("mean") is None or test.get("mean") is None:
-        return None
-    pooled = math.sqrt(((train.get("std") or 0.0) ** 2 + (test.get("std") or 0.0) ** 2) / 2)
-    if pooled == 0:
-        return 0.0 if train["mean"] == test["mean"] else None
-    return round(abs(train["mean"] - test["mean"]) / pooled, 6)
+# -- Markdown ------------------------------------------------------------------------------
+def statistics_markdown(stats: Stats) -> str:
+    """Markdown tables of the statistics: one per kind, a row per feature and partition."""
+    sections = []
+    for kind, columns in _TABLES.items():
+        rows = [
+            (feature, partition, s, f.get("drift", {}).get(partition))
+            for feature, f in stats.items()
+            if f.get("kind") == kind
+            for partition, s in f["partitions"].items()
+        ]
+        if not rows:
+            continue
+        headers = ["feature", "rows", *columns, "PSI vs train"]
+        lines = [f"**{kind}**", "", "| " + " | ".join(headers) + " |",
+                 "|" + "---|" * len(headers)]  # fmt: skip
+        for feature, partition, s, drift in rows:
+            cells = [feature, partition, *(_format(getter(s)) for getter in columns.values())]
+            lines.append("| " + " | ".join([*cells, _format(drift)]) + " |")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
 
 
-def statistics_markdown(stats: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table of the statistics, one row per feature and partition."""
-    lines = [
-        "| feature | rows | count | nulls | distinct | min | max | mean | std | drift |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for feature, by_partition in stats.items():
-        drift = by_partition.get("train_test_drift")
-        for partition, s in by_partition.items():
-            if partition == "train_test_drift":
-                continue
-            of = f" ({s['of']})" if s.get("of") == "length" else ""
-            cells = [
-                f"{feature}{of}", partition, s["count"], s["nulls"], s.get("distinct", ""),
-                *(_cell(s.get(k)) for k in ("min", "max", "mean", "std")),
-                _cell(drift) if partition == "test" else "",
-            ]  # fmt: skip
-            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
+def _top(key: str) -> Callable[[dict[str, Any]], str]:
+    def cell(s: dict[str, Any]) -> str:
+        return ", ".join(f"{_short(v)} ({n})" for v, n in (s.get(key) or [])[:5])
+
+    return cell
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}"
+def _of(measure: str, key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda s: (s.get(measure) or {}).get(key)
+
+
+_TABLES: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
+    "numeric": {
+        "count": lambda s: s["count"], "nulls": lambda s: s["nulls"],
+        "distinct": lambda s: s.get("distinct"), "min": lambda s: s.get("min"),
+        "max": lambda s: s.get("max"), "mean": lambda s: s.get("mean"),
+        "std": lambda s: s.get("std"), "top values": _top("top_values"),
+    },
+    "categorical": {
+        "count": lambda s: s["count"], "nulls": lambda s: s["nulls"],
+        "distinct": lambda s: s.get("distinct"), "top values": _top("top_values"),
+    },
+    "text": {
+        "count": lambda s: s["count"], "nulls": lambda s: s["nulls"],
+        "distinct": lambda s: s.get("distinct"), "length mean": _of("length", "mean"),
+        "length max": _of("length", "max"), "vocabulary": lambda s: s.get("vocabulary"),
+        "top tokens": _top("top_tokens"),
+    },
+    "tokens": {
+        "count": lambda s: s["count"], "nulls": lambda s: s["nulls"],
+        "length mean": _of("length", "mean"), "length max": _of("length", "max"),
+        "vocabulary": lambda s: s.get("vocabulary"), "top tokens": _top("top_tokens"),
+    },
+    "vector": {
+        "count": lambda s: s["count"], "nulls": lambda s: s["nulls"],
+        "dimension": lambda s: s.get("dimension"), "sparsity": lambda s: s.get("sparsity"),
+        "norm mean": _of("norm", "mean"), "norm max": _of("norm", "max"),
+    },
+}  # fmt: skip
+
+
+def _short(value: Any, width: int = 24) -> str:
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _format(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -20,13 +20,11 @@ from pyspark.ml import Transformer
 from pyspark.sql import SparkSession
 
 from ff_assets.config import ProjectPaths
-from ff_assets.core.errors import FFAssetsError
+from ff_assets.core.errors import NotMaterializedError
 
 KeyPath = Sequence[str]
 
-
-class NotMaterializedError(FFAssetsError, LookupError):
-    """An asset is read before it was ever materialized."""
+__all__ = ["KeyPath", "Layout", "NotMaterializedError"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from ff_assets.core.errors import DataFormatError
+from ff_assets.core.errors import DataFormatError, MissingColumnError
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 from ff_assets.spark.vectors import is_vector, read_vectors, stored_nulls, stored_vectors
 
@@ -62,7 +62,11 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
     frame = stored_vectors(frame)
     if partitions:
         if SPLIT_COLUMN not in frame.columns:
-            raise ValueError(f"a partitioned write needs the {SPLIT_COLUMN!r} column")
+            raise MissingColumnError(
+                f"table {path}: a write of partitions {', '.join(partitions)} needs the "
+                f"{SPLIT_COLUMN!r} column, and the rows have only {', '.join(frame.columns)}: "
+                f"write rows that come through a split, or write without partitions."
+            )
         writer = frame.write.format("delta").mode("overwrite").partitionBy(SPLIT_COLUMN)
         if relayout:  # both partitions: every row is replaced, in the new schema
             writer = writer.option("overwriteSchema", "true")

@@ -34,7 +34,7 @@ def tracking_client(uri: str) -> MlflowClient:
         _check_server_answers(uri)
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)
-    except Exception as exc:  # any failure to reach the store means the same fix
+    except (MlflowException, OSError) as exc:  # unknown scheme, no server, unusable store
         raise TrackingError(
             f"MLflow tracking URI {uri!r} cannot be used: {type(exc).__name__}: {exc}. Point "
             "mlflow_tracking_uri (or MLFLOW_TRACKING_URI) at a running MLflow server "
@@ -54,7 +54,7 @@ def _check_server_answers(uri: str, timeout: float = 5.0) -> None:
     except requests.exceptions.SSLError:
         return
     except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
-        raise ConnectionError(f"no server answers at {uri} ({exc})") from exc
+        raise ConnectionError(f"no server answers at {uri} ({exc})") from exc  # an OSError
     except requests.exceptions.RequestException:
         return
 
@@ -173,16 +173,3 @@ def _version(client: MlflowClient, name: str, version: str | None) -> ModelVersi
             f"registered model {name!r} has no version {version}; it has "
             f"{', '.join(map(str, sorted(known, key=int))) or 'none'}."
         ) from None
-
-
-def end_runs_of_dagster_run(client: MlflowClient, experiment: str, dagster_run_id: str, ok: bool):
-    """End the MLflow runs that dagster-mlflow opened for a Dagster run (it leaves them open)."""
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in runs:
-        client.set_terminated(run.info.run_id, status="FINISHED" if ok else "FAILED")

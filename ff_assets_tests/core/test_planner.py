@@ -22,6 +22,7 @@ from ff_assets.core import (
     AssetRole,
     FeatureStore,
     FitRows,
+    PythonStageInPipelineError,
     StageKind,
     StageSpec,
     UnknownNameError,
@@ -421,7 +422,10 @@ def test_decorators_declare_the_same_graph():
     model = stages["sentiment_model"]
     assert (model.metric, model.threshold.minimum) == ("f1", 0.8)
     assert model.threshold.holds(0.8) and not model.threshold.holds(0.79)
-    assert [v.name for v in store.plan().variants] == ["sentiment_prediction"]
+    assert [v.name for v in store.plan(["text_vector"]).variants] == ["text_vector"]
+    # The row-wise function would sit in the registered model's Spark ML pipeline.
+    with pytest.raises(PythonStageInPipelineError, match="stage 'tokenizer' in it is a Python"):
+        store.plan()
     assert set(store.features) == {
         "text",
         "sentiment",

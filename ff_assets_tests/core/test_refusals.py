@@ -9,34 +9,46 @@ import pytest
 
 from ff_assets.core import (
     AmbiguousSplitError,
+    AssetNameClashError,
     DeclarationError,
     DuplicateFeatureError,
     DuplicateStageError,
     EntityMismatchError,
+    FeatureSpec,
     FeatureStore,
     FFAssetsError,
+    InvalidOwnerError,
+    MissingScoringInputError,
     MissingSplitError,
     PlanningError,
+    PythonStageInPipelineError,
+    Runtime,
     StageCycleError,
     StageKind,
     StageSpec,
     TargetLeakageError,
     TestLeakageError,
     UnknownInputError,
+    UnknownMetricError,
     UnknownNameError,
     UnknownPinError,
     UnproducedOutputError,
     VariantExplosionError,
 )
 from ff_assets_tests.core.fixtures import (
+    asset_name_clash,
+    bad_owner,
     cyclic,
     duplicate,
     explicit_all_rows,
     explosion,
     external_ok,
     leaky,
+    missing_scoring_input,
+    python_in_pipeline,
     target_leak,
     unknown_input,
+    unknown_metric,
 )
 
 S = StageSpec
@@ -51,7 +63,19 @@ REFUSED = {
     "target_leak": TargetLeakageError,
     "explosion": VariantExplosionError,
     "explicit_all_rows": TestLeakageError,
+    "missing_scoring_input": MissingScoringInputError,
+    "python_in_pipeline": PythonStageInPipelineError,
+    "asset_name_clash": AssetNameClashError,
+    "unknown_metric": UnknownMetricError,
+    "bad_owner": InvalidOwnerError,
 }
+
+
+def _refusal(module_name: str, cls: type[FFAssetsError]) -> str:
+    """The message of the one refusal a fixture's graph must raise."""
+    with pytest.raises(cls) as info:
+        _declare_and_plan(module_name)
+    return str(info.value)
 
 
 def _declare_and_plan(module_name: str):
@@ -77,9 +101,12 @@ def test_refusal_classes_are_distinct_per_condition():
 
 def test_fixture_modules_import_without_raising():
     # Importing a user's module only declares; refusing is planning's job (duplicate aside).
-    for module in (cyclic, leaky, unknown_input, target_leak, explosion, explicit_all_rows):
+    for module in (
+        cyclic, leaky, unknown_input, target_leak, explosion, explicit_all_rows,
+        missing_scoring_input, python_in_pipeline, asset_name_clash,
+    ):  # fmt: skip
         assert isinstance(module.store, FeatureStore)
-    assert callable(duplicate.declare)
+    assert all(callable(m.declare) for m in (duplicate, unknown_metric, bad_owner))
 
 
 # -- test-to-fit leakage ----------------------------------------------------------------------
@@ -449,3 +476,94 @@ def _reviews_with_two_vectorizers() -> FeatureStore:
     store.add(S(name="word2vec", kind=K.FITTED, inputs=("tokens",), outputs=("text_vector",)))
     store.add(S(name="m", kind=K.MODEL, inputs=("text_vector",), outputs=("p",), label="sentiment"))
     return store
+
+
+# -- what would fail later, at definitions or run time -----------------------------------------
+def test_missing_scoring_input_names_the_source_the_input_and_a_close_name():
+    message = _refusal("missing_scoring_input", MissingScoringInputError)
+    assert "no scoring source of store 'reviews' provides every raw input of " in message
+    assert "sentiment_prediction (text)" in message
+    assert "'new_reviews' lacks text. Did you mean 'txt'?" in message
+    assert "Add the missing features to a scoring source's outputs" in message
+
+
+def _text_store(*, producers: tuple[str, ...] = ("vec",), feature: str = "v") -> FeatureStore:
+    """A source of `text` and label `y`, their split, and fitted producers of one feature."""
+    store = FeatureStore(name="reviews")
+    store.add(S(name="src", kind=K.SOURCE, outputs=("text", "y"), entity_key="id"))
+    store.split(inputs=["text", "y"])
+    for name in producers:
+        store.add(S(name=name, kind=K.FITTED, inputs=("text",), outputs=(feature,)))
+    return store
+
+
+def test_a_scoring_source_with_every_raw_input_plans():
+    store = _text_store()
+    store.add(S(name="m", kind=K.MODEL, inputs=("v",), outputs=("p",), label="y"))
+    store.scoring_source(outputs=["text"], entity_key="id", name="new_reviews")(print)
+    plan = store.plan()
+    [variant] = plan.variants
+    assert plan.scoring_source_for(variant).name == "new_reviews"
+    assert store.scoring_sources and not _text_store().scoring_sources  # nothing asked of none
+
+
+def test_python_stage_in_a_registered_pipeline_names_the_stage_the_model_and_the_fix():
+    message = _refusal("python_in_pipeline", PythonStageInPipelineError)
+    assert "model 'sentiment_model' of sentiment_prediction" in message
+    assert "stage 'lowercase' in it is a Python function" in message
+    assert "declare 'lowercase' as a Spark ML Transformer" in message
+
+
+def test_python_stages_outside_a_pipeline_plan():
+    # A fitted function returns a Spark ML model (it may sit in the pipeline), and a Python
+    # transform that feeds no model is never part of one.
+    store = _text_store(producers=())
+    store.transform(inputs=["text"], outputs=["n_chars"], name="count_chars")(lambda df: df)
+    store.fitted(inputs=["text"], outputs=["v"], name="vec")(lambda df: df)
+    store.add(S(name="m", kind=K.MODEL, inputs=("v",), outputs=("p",), label="y"))
+    assert store.stage("vec").runtime is Runtime.PYTHON
+    assert {v.name for v in store.plan(["p", "n_chars"]).variants} == {"p", "n_chars"}
+
+
+def test_asset_key_clash_names_both_claimants_and_the_fix():
+    assert _refusal("asset_name_clash", AssetNameClashError) == (
+        "asset 'tokens' and scoring source 'tokens' of store 'reviews' both get the asset key "
+        "reviews/tokens: rename 'tokens' (a `__` in a name can repeat a variant's key, which "
+        "joins the producers with `__`)."
+    )
+
+
+def test_a_feature_named_like_a_variant_key_clashes():
+    store = _text_store(producers=("tfidf", "w2v"), feature="vec")
+    store.add(S(name="copy", kind=K.TRANSFORM, inputs=("text",), outputs=("vec__tfidf",)))
+    with pytest.raises(
+        AssetNameClashError, match="reviews/vec__tfidf: rename 'vec' or 'vec__tfidf'"
+    ):
+        store.plan(["vec", "vec__tfidf"])
+
+
+def test_unknown_metric_suggests_the_close_name_and_lists_the_known_ones():
+    message = _refusal("unknown_metric", UnknownMetricError)
+    assert "stage 'sentiment_model' (model) is evaluated with metric='acuracy'" in message
+    assert "Did you mean 'accuracy'?" in message
+    assert "areaUnderROC" in message and "rmse" in message
+
+
+def test_bad_owner_names_the_stage_the_owner_and_the_fix():
+    message = _refusal("bad_owner", InvalidOwnerError)
+    assert message.startswith("stage 'tokenizer' has owner 'ml-team@corp', which is neither")
+    assert "name the team" in message
+
+
+@pytest.mark.parametrize("owner", ["", "ml", "team:ml-platform", "ML Team", "qa@example.com"])
+def test_e_mail_addresses_and_team_names_are_owners(owner):
+    assert FeatureStore(name="bank", owner=owner).owner == owner
+    assert FeatureSpec(name="age", owner=owner).owner == owner
+
+
+@pytest.mark.parametrize("owner", ["team:", "a@b", "@example.com"])
+def test_owners_dagster_would_refuse_are_refused_where_declared(owner):
+    with pytest.raises(InvalidOwnerError, match=repr(owner)):
+        FeatureStore(name="bank", owner=owner)
+    with pytest.raises(InvalidOwnerError, match="feature 'age' has owner"):
+        FeatureSpec(name="age", owner=owner)

@@ -14,7 +14,6 @@ from ff_assets.examples.data import (
     BANK_FILE,
     REVIEW_FILES,
     REVIEW_SITES,
-    data_dir,
     read_bank,
     read_reviews,
 )
@@ -102,20 +101,6 @@ def test_bank_has_4521_clients_with_typed_columns(data_root: Path) -> None:
     assert first["age"] == 30.0 and first["job"] == "unemployed" and first["y"] == 0.0
     assert {r["y"] for r in rows} == {0.0, 1.0}
     assert all(isinstance(r["balance"], float) for r in rows)
-
-
-# -- where the data is ---------------------------------------------------------------------
-
-
-def test_data_dir_prefers_configured_then_env_then_shared(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
-    assert data_dir(tmp_path / "given") == (tmp_path / "given").resolve()
-    assert data_dir() == (tmp_path / "env").resolve()
-    monkeypatch.delenv("FF_DATA_DIR")
-    monkeypatch.chdir(tmp_path)
-    assert data_dir() == (tmp_path.parent / "shared" / "data").resolve()
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,10 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from mlflow.tracking import MlflowClient
 
+from ff_assets.config import data_dir
 from ff_assets.core.errors import TrackingError
 from ff_assets.examples import reviews
-from ff_assets.examples.data import REVIEW_FILES, data_dir
+from ff_assets.examples.data import REVIEW_FILES
 from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import build_definitions
 from ff_assets.tracking.registry import tracking_client

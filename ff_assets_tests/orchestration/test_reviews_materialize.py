@@ -7,6 +7,7 @@ are sane, and the Delta tables read back and time-travel.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -234,24 +235,68 @@ def _latest_metadata(m: Materialized, key: list[str]) -> dict[str, Any]:
 
 
 def test_every_table_carries_its_feature_statistics(reviews_materialized: Materialized) -> None:
-    """Statistics gathered in the run itself: the split's while it is written, the
-    predictions' from their evaluation's counts, the source's from Delta's file statistics."""
+    """Statistics gathered in the run itself, per kind of feature: the split's while it is
+    written (plus one aggregation of its text's tokens), the predictions' from their
+    evaluation's counts, the source's from Delta's file statistics; their histograms drawn
+    in the metadata as pictures."""
     m = reviews_materialized
-    split = _latest_metadata(m, ["reviews", "split"])["feature_statistics_json"]
-    text = split["text"]
+    metadata = _latest_metadata(m, ["reviews", "split"])
+    split = metadata["feature_statistics_json"]
+    assert {f: s["kind"] for f, s in split.items()} == {
+        "text": "text", "sentiment": "numeric", "site": "categorical", "site_label": "numeric",
+    }  # fmt: skip
+    text = split["text"]["partitions"]
     assert text["train"]["count"] + text["test"]["count"] == ROWS
-    assert text["train"]["of"] == "length" and text["train"]["min"] >= 1
-    assert 0 <= split["sentiment"]["train"]["mean"] <= 1
-    assert "train_test_drift" in split["sentiment"]
+    assert text["train"]["length"]["min"] >= 1 and text["train"]["vocabulary"] > 1000
+    assert text["train"]["top_tokens"][0][0] == "the"  # the commonest English word
+    sentiment = split["sentiment"]["partitions"]["train"]
+    assert 0 <= sentiment["mean"] <= 1 and sentiment["histogram"]["values"] == [0.0, 1.0]
+    assert {v for v, _ in split["site"]["partitions"]["test"]["top_values"]} == {
+        "amazon", "imdb", "yelp",
+    }  # fmt: skip
+    assert set(split["sentiment"]["drift"]) == {"test"}
+    assert split["site"]["drift"]["test"] < 0.1  # a hash split: no drift to speak of
+    assert metadata["histogram_sentiment"].startswith("![sentiment](data:image/png;base64,")
+    assert "**categorical**" in metadata["feature_statistics"]
     train_rows = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
     assert text["train"]["count"] == train_rows
     predictions = _latest_metadata(m, ["reviews", "site_prediction__tfidf"])
-    stats = predictions["feature_statistics_json"]["site_prediction"]
+    stats = predictions["feature_statistics_json"]["site_prediction"]["partitions"]
     assert stats["train"]["count"] == train_rows and stats["train"]["distinct"] == 3
     assert set(stats["test"]["deciles"]) <= {0.0, 1.0, 2.0}
     assert 0.45 < predictions["test_accuracy"] <= 1.0
     source = _latest_metadata(m, ["reviews", "reviews_source"])
     assert source["statistics_from"] == "Delta file statistics"
-    assert source["feature_statistics_json"]["site_label"]["all"] == {
+    assert source["feature_statistics_json"]["site_label"]["partitions"]["all"] == {
         "count": ROWS, "nulls": 0, "min": 0.0, "max": 2.0,
     }  # fmt: skip
+
+
+def test_stats_command_reads_what_dagit_shows(
+    reviews_materialized: Materialized, capsys: pytest.CaptureFixture, monkeypatch: Any
+) -> None:
+    """`ff-assets stats NAME [--partition P] [--json]`: the latest materialization's
+    statistics, from the project's Dagster instance, no Spark."""
+    from ff_assets.cli import main
+
+    m = reviews_materialized
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = ["--home", str(m.home)]
+    assert main(["stats", "split", *home, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == _latest_metadata(m, ["reviews", "split"])["feature_statistics_json"]
+    # Other tests of this module rematerialize parts: take a partition the latest one holds.
+    latest = _latest_metadata(m, ["reviews", "text_vector__tfidf"])["feature_statistics_json"]
+    partition = next(p for p in latest["text_vector"]["partitions"] if p != "all")
+    args = ["stats", "text_vector[tfidf]", *home, "--partition", partition, "--json"]
+    assert main(args) == 0
+    vectors = json.loads(capsys.readouterr().out)["text_vector"]
+    assert list(vectors["partitions"]) == [partition]
+    assert main(["stats", "split", *home]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("reviews/split: feature statistics")
+    assert "categorical" in out and "amazon" in out and "PSI" in out
+    assert main(["stats", "split", *home, "--partition", "tset"]) == 1
+    assert "Did you mean 'test'" in capsys.readouterr().err
+    assert main(["stats", "sentiment", *home]) == 1
+    assert "held by several assets (reviews_source, split)" in capsys.readouterr().err

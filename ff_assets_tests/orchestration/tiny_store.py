@@ -21,6 +21,7 @@ from ff_assets.spark.introspect import spark_stage
 
 if TYPE_CHECKING:
     from dagster import Definitions, ExecuteInProcessResult
+    from pyspark.ml import Transformer
     from pyspark.sql import DataFrame, SparkSession
 
 STORE = "tiny"
@@ -99,11 +100,15 @@ def build_store() -> FeatureStore:
 
 
 def build_store_with_a_broken_producer() -> FeatureStore:
-    """The store with a third producer of `text_vector` that raises (a third variant)."""
+    """The store with a third producer of `text_vector` that raises (a third variant).
+
+    A fitted function, not a row-wise one: a fitted function returns a Spark ML model, so it
+    may sit in a registered model's inference pipeline (a row-wise function may not).
+    """
     store = build_store()
 
-    @store.transform(inputs=["term_counts"], outputs=["text_vector"], storage="table")
-    def broken(frame: DataFrame) -> DataFrame:
+    @store.fitted(inputs=["term_counts"], outputs=["text_vector"])
+    def broken(frame: DataFrame) -> Transformer:
         """A producer of `text_vector` that fails."""
         raise ValueError("the broken vectorizer failed on purpose")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from ff_assets.core import FeatureStore, Storage
+from ff_assets.core import FeatureStore, StageFailedError, Storage
 from ff_assets.spark.engine import Checked, Engine, Evaluated, Failed, Materialized
 from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets_tests.orchestration import tiny_store
@@ -117,6 +117,17 @@ def test_reading_what_was_never_stored_says_what_to_materialize(
     assert "materialize it first" in str(failed.error)
 
 
+def test_loading_a_view_whose_upstream_was_never_stored_names_it(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    engine = _engine(spark, tmp_path, data_dir, tiny_store.build_store())
+    with pytest.raises(StageFailedError) as info:
+        engine.load("tokens")  # a view, recomputed from the split table nobody wrote
+    message = str(info.value)
+    assert message.startswith("view tiny/tokens could not be recomputed from its recipe")
+    assert "NotMaterializedError" in message and "materialize it first" in message
+
+
 def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     spark: SparkSession, tmp_path: Path, data_dir: Path
 ) -> None:
@@ -124,6 +135,7 @@ def test_a_failing_stage_stops_its_downstream_and_the_other_variants_are_stored(
     engine, outcomes = _run_all(spark, tmp_path, data_dir, store)
     failed = {o.asset: o for o in outcomes if isinstance(o, Failed)}
     assert set(failed) == {
+        "broken",  # the fitted stage's own asset: its fit raised
         "text_vector[broken]",
         "sentiment_model[broken]",
         "sentiment_prediction[broken]",

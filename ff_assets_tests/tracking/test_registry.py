@@ -1,5 +1,5 @@
 """The registry as ff_assets uses it, on a real (SQLite) MLflow: names, clients, aliases,
-promotion with thresholds, and ending the MLflow runs of a Dagster run."""
+promotion with thresholds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ff_assets.core.errors import MissingAliasError, PromotionRefusedError, Trac
 from ff_assets.core.specs import Threshold
 from ff_assets.tracking.registry import (
     aliases_of,
-    end_runs_of_dagster_run,
     ensure_experiment,
     latest_version,
     promote,
@@ -211,20 +210,3 @@ def test_unknown_alias_and_version_are_refused(client: MlflowClient, register: R
     with pytest.raises(PromotionRefusedError, match=f"{MODEL!r} has no version 7; it has 1, 2"):
         promote(client, MODEL, "staging", version="7")
     assert aliases_of(client, MODEL) == {}
-
-
-# -- the MLflow runs of a Dagster run ----------------------------------------------------------
-def test_end_runs_of_dagster_run_ends_only_that_runs_open_runs(
-    client: MlflowClient, tmp_path: Path
-) -> None:
-    experiment = ensure_experiment(client, "ff_assets", tmp_path)
-    mine = client.create_run(experiment, tags={"dagster_run_id": "run-a"}).info.run_id
-    nested = client.create_run(experiment, tags={"dagster_run_id": "run-a"}).info.run_id
-    other = client.create_run(experiment, tags={"dagster_run_id": "run-b"}).info.run_id
-    client.set_terminated(nested, status="FAILED")
-    end_runs_of_dagster_run(client, "ff_assets", "run-a", ok=True)
-    status = {r: client.get_run(r).info.status for r in (mine, nested, other)}
-    assert status == {mine: "FINISHED", nested: "FAILED", other: "RUNNING"}
-    end_runs_of_dagster_run(client, "ff_assets", "run-b", ok=False)
-    assert client.get_run(other).info.status == "FAILED"
-    end_runs_of_dagster_run(client, "no_such_experiment", "run-a", ok=True)  # nothing to do
