@@ -75,7 +75,7 @@ class MlflowRunResource(ConfigurableResource):
                 {"mlflow": mlflow_tracking},
                 instance=context.instance,
                 resource_config={"mlflow": {"config": config}},
-                dagster_run=context.dagster_run,
+                dagster_run=context.run,
                 log_manager=context.log,
             ):
                 # dagster-mlflow leaves the run it started (or resumed) active in this thread.
@@ -94,9 +94,9 @@ class MlflowRunResource(ConfigurableResource):
 
 
 def _a_step_failed(context: InitResourceContext) -> bool:
-    if context.instance is None or context.run_id is None:
+    if context.instance is None or context.run is None:
         return False
     failures = context.instance.get_records_for_run(
-        context.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1
+        context.run.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1
     )
     return bool(failures.records)
