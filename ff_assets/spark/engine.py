@@ -630,10 +630,8 @@ class _Run:
                 stats = token_statistics(written, stats, partitions)
         elif not self.e.statistics:
             stats = None
-        elif commit is not None and self._delta_suffices(planned, rows):
-            # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass:
-            # enough for a source (the split right after it has the full statistics of the
-            # same features, per partition) and for Spark ML vectors (no order to speak of).
+        elif commit is not None and self._delta_suffices(planned):
+            # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass.
             stats = _delta_statistics(commit, rows, planned.features, partitions)
             metadata["statistics_from"] = "Delta file statistics"
         elif commit is not None or node.key in self.cached:  # a view: only when it is in memory
@@ -654,13 +652,12 @@ class _Run:
         """Whether a table's statistics are gathered during its write (not from counts the
         run already has, nor from Delta's file statistics)."""
         counted = self.cells.get(node.key) and planned.features == (node.stage.outputs[0],)
-        return not counted and not self._delta_suffices(planned, rows)
+        return not counted and not self._delta_suffices(planned)
 
-    def _delta_suffices(self, planned: PlannedAsset, rows: DataFrame) -> bool:
-        if planned.role is AssetRole.SOURCE:
-            return True
-        types = [rows.schema[f].dataType.simpleString() for f in planned.features]
-        return all(t == "vector" for t in types)
+    def _delta_suffices(self, planned: PlannedAsset) -> bool:
+        """A source's statistics are Delta's file statistics: the split right after it has
+        the full statistics of the same features, per partition."""
+        return planned.role is AssetRole.SOURCE
 
     def _statistics(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> dict[str, Any]:
         """One aggregation over the rows written; a model's predictions come for free from
