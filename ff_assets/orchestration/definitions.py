@@ -86,7 +86,7 @@ def build_definitions(
         "spark": spark,
         "settings": settings,
         "delta_io_manager": DeltaIOManager(
-            root=str(paths.tables), spark=spark, feature_statistics=feature_statistics
+            home=str(paths.home), spark=spark, feature_statistics=feature_statistics
         ),
         "mlflow": MlflowRunResource(settings=settings),
     }

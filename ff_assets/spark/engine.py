@@ -52,7 +52,7 @@ from ff_assets.spark.statistics import (
     token_statistics,
     wants_tokens,
 )
-from ff_assets.spark.storage import Layout, NotMaterializedError
+from ff_assets.spark.storage import Layout
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
@@ -259,7 +259,7 @@ class Engine:
             )
         wanted = tuple(partitions or PARTITIONS)
         if planned.storage is Storage.TABLE:
-            frame = _read(self.spark, self.layout, self.key(asset), asset)
+            frame = self.layout.read_table(self.spark, self.key(asset))
             if planned.partitioned:
                 frame = frame.where(F.col(SPLIT_COLUMN).isin(list(wanted)))
             return frame
@@ -274,16 +274,6 @@ class Engine:
         frame = run.frames[planned.node]
         node = self.plan.nodes[planned.node]
         return run.rows_of(frame, node, planned)
-
-
-def _read(spark: SparkSession, layout: Layout, key: tuple[str, str], asset: str) -> DataFrame:
-    path = layout.table_path(key)
-    if not table_exists(spark, path):
-        raise NotMaterializedError(
-            f"asset {'/'.join(key)} has no Delta table at {path}: materialize it first (or "
-            f"select it together with the assets that read it)."
-        )
-    return read_table(spark, path)
 
 
 class _Run:
@@ -393,7 +383,7 @@ class _Run:
             return self.frames[dep]
         holder = self.plan.asset_of(feature, dep)
         if holder.name not in self.loaded:
-            df = _read(self.e.spark, self.e.layout, self.e.key(holder.name), holder.name)
+            df = self.e.layout.read_table(self.e.spark, self.e.key(holder.name))
             if holder.partitioned:
                 self._remember_stored_split(holder, df)
                 df = df.where(F.col(SPLIT_COLUMN).isin(list(self.rows)))
