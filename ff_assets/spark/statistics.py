@@ -41,7 +41,7 @@ CATEGORICAL_MAX = 50  # a string column with at most this many distinct values i
 BINS = 20  # histogram bins
 PERCENTILES = [i / 100 for i in range(101)]
 _EPSILON = 1e-4  # PSI: the share given to an empty bin
-DISTINCT_RSD = 0.01  # HyperLogLog++'s relative standard deviation for distinct counts
+DISTINCT_RSD = 0.05  # HyperLogLog++'s relative standard deviation (Spark's default; 0.01 costs 10x)
 
 Stats = dict[str, dict[str, Any]]
 
