@@ -20,9 +20,7 @@ from ff_assets.core.specs import overlap_content
 
 def _store() -> FeatureStore:
     store = FeatureStore(name="reviews")
-    store.add(
-        StageSpec(name="src", kind=StageKind.SOURCE, outputs=("text", "y"), entity_key="id")
-    )
+    store.add(StageSpec(name="src", kind=StageKind.SOURCE, outputs=("text", "y"), entity_key="id"))
     return store
 
 
