@@ -197,7 +197,7 @@ def test_without_grouping_repeated_sentences_land_on_both_sides(
     both, rows, examples = execute.overlap(assigned, "normalized_text", 5)
     expected = _pandas_overlap(assigned.toPandas(), "normalized_text")
     print(f"reviews split by key: {both} of {rows} rows have a normalized text on both sides")
-    assert both == expected > 0 and rows == ROWS and len(examples) == 5
+    assert both == expected == 31 and rows == ROWS and len(examples) == 5  # in the README
 
 
 def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -> None:
