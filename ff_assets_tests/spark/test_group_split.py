@@ -29,7 +29,7 @@ GROUPS = 600
 TEST_FRACTION = 0.25
 
 
-def _rows(seed: int = 5) -> list[tuple[str, str, str]]:
+def generated_rows(seed: int = 5) -> list[tuple[str, str, str]]:
     """(key, text, user): a skewed number of copies per text, from 1 to a few hundred."""
     rng = random.Random(seed)
     return [
@@ -40,12 +40,12 @@ def _rows(seed: int = 5) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def rows(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(_rows(), schema="id string, text string, user string")
+    return spark.createDataFrame(generated_rows(), schema="id string, text string, user string")
 
 
-def _store(**split: object) -> FeatureStore:
+def build_store(**split: object) -> FeatureStore:
     store = FeatureStore(name="dups", owner="tests")
-    data = _rows()
+    data = generated_rows()
 
     @store.source(outputs=["text", "user"], entity_key="id")
     def source(spark: SparkSession, data_dir: Path) -> DataFrame:
@@ -61,7 +61,7 @@ def _store(**split: object) -> FeatureStore:
 
 
 def _assigned(rows: DataFrame, **split: object) -> pd.DataFrame:
-    spec = _store(**split).snapshot().stages["split"]
+    spec = build_store(**split).snapshot().stages["split"]
     return execute.assign_split(rows, spec, "id").toPandas()
 
 
@@ -111,7 +111,7 @@ def _pandas_overlap(spark: SparkSession, home: Path) -> tuple[int, set[str]]:
 def test_the_overlap_check_counts_what_pandas_counts_and_stops_nothing(
     spark: SparkSession, tmp_path: Path, max_overlap: float, severity: Severity
 ) -> None:
-    outcomes = _run(spark, tmp_path, _store(overlap_on="text", max_overlap=max_overlap))
+    outcomes = _run(spark, tmp_path, build_store(overlap_on="text", max_overlap=max_overlap))
     check = _overlap(outcomes)
     expected, texts = _pandas_overlap(spark, tmp_path)
     assert expected > 0
@@ -129,7 +129,7 @@ def test_the_overlap_check_counts_what_pandas_counts_and_stops_nothing(
 def test_a_split_grouped_by_its_content_overlaps_nowhere(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    outcomes = _run(spark, tmp_path, _store(group_by="text"))
+    outcomes = _run(spark, tmp_path, build_store(group_by="text"))
     check = _overlap(outcomes)
     assert check.passed and check.metadata["rows_in_both"] == 0
     assert _pandas_overlap(spark, tmp_path)[0] == 0
@@ -140,5 +140,5 @@ def test_a_split_grouped_by_its_content_overlaps_nowhere(
 def test_a_split_with_no_content_declared_has_no_overlap_check(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    outcomes = _run(spark, tmp_path, _store())
+    outcomes = _run(spark, tmp_path, build_store())
     assert not [o for o in outcomes if isinstance(o, Checked) and o.check == OVERLAP]
