@@ -8,7 +8,8 @@ fitted IDF, Word2Vec and four logistic regressions (Spark ML's writer); per vari
 run, nested in one run, with params, test metrics and the inference pipeline, registered as
 `reviews.<output>.<vectorizer>` with `pip_requirements` stated. It reads the data with the
 example's own reader and starts Spark with the project's session settings, so the two differ
-only in what ff_assets adds (planning, Dagster, checks, statistics).
+only in what ff_assets adds (planning, Dagster, checks, statistics). It stores vectors as the
+store does (`stored_vectors`: standard Delta types), so both write the same tables.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main(home: Path, data: Path) -> None:
 
     from ff_assets.examples.data import read_reviews
     from ff_assets.spark.session import spark_session
+    from ff_assets.spark.vectors import stored_vectors
 
     spark = spark_session(app_name="plain_reviews")
     tables = home / "tables" / "reviews"
@@ -44,7 +46,7 @@ def main(home: Path, data: Path) -> None:
     )
 
     def write(frame, name: str, partitioned: bool = True) -> None:
-        writer = frame.write.format("delta").mode("overwrite")
+        writer = stored_vectors(frame).write.format("delta").mode("overwrite")
         (writer.partitionBy(SPLIT) if partitioned else writer).save(str(tables / name))
 
     schema = f"{KEY} string, text string, sentiment double, site string, site_label double"

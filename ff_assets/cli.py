@@ -132,6 +132,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
         progress=None if args.quiet else _say,
         verbose=args.verbose,
+        statistics=not args.no_statistics,
     )
     if report.metrics:
         print(table(["variant", "metric", "test value", "model version"], report.metrics))
@@ -295,6 +296,9 @@ def parser() -> argparse.ArgumentParser:
         "--home", help="project state folder (default $FF_ASSETS_HOME or ./.ff_assets)"
     )
     run.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+    run.add_argument(
+        "--no-statistics", action="store_true", help="skip feature statistics (checks still run)"
+    )
     shown = run.add_mutually_exclusive_group()
     shown.add_argument("--verbose", action="store_true", help="also print Dagster's events")
     shown.add_argument("--quiet", action="store_true", help="no progress lines, only results")

@@ -290,3 +290,21 @@ def test_materialize_verbose_adds_dagsters_events_and_quiet_drops_the_progress(
     assert (code, out) == (1, "")
     assets = len(reviews.store.plan().assets)
     assert [line.split(":")[0] for line in err.splitlines()] == [f"not stored ({assets})", "error"]
+
+
+@pytest.mark.integration
+def test_materialize_without_statistics_stores_none(
+    capsys, tmp_path: Path, monkeypatch, spark
+) -> None:
+    """`--no-statistics`: the assets and their checks, no statistics; `ff-assets stats` then
+    says why there are none and how to get them."""
+    from ff_assets_tests.orchestration import tiny_store
+
+    data = tiny_store.write_reviews(tmp_path / "data").parent
+    code, _, err = materialize(capsys, tmp_path, monkeypatch, "--store", TINY, "--quiet",
+                               "--data-dir", str(data), "--no-statistics")  # fmt: skip
+    assert code == 0, err
+    home = str(tmp_path / "home")
+    code, out, err = run(capsys, "stats", "reviews", "--store", TINY, "--home", home)
+    assert code == 1
+    assert "NotMaterializedError" in err and "without feature statistics" in err

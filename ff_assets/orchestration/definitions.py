@@ -63,6 +63,7 @@ def build_definitions(
     spark_conf: Mapping[str, str] | None = None,
     mlflow_tracking_uri: str | None = None,
     mlflow_experiment: str = DEFAULT_EXPERIMENT,
+    feature_statistics: bool = True,
 ) -> Definitions:
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
@@ -70,6 +71,7 @@ def build_definitions(
     resolves both here); MLflow tracks to `mlflow_tracking_uri`, else SQLite under the home.
     `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
     All steps of a run share one process and so one Spark session (in-process executor).
+    `feature_statistics=False` skips the statistics (checks still run).
     """
     paths = ProjectPaths.resolve(home)
     tracking_uri = mlflow_tracking_uri or paths.mlflow_tracking_uri
@@ -78,12 +80,14 @@ def build_definitions(
     settings = FFAssetsSettings(
         home=str(paths.home), data_dir=str(resolve_data_dir(data_dir)),
         mlflow_tracking_uri=tracking_uri,
-        mlflow_experiment=mlflow_experiment,
+        mlflow_experiment=mlflow_experiment, feature_statistics=feature_statistics,
     )  # fmt: skip
     resources = {
         "spark": spark,
         "settings": settings,
-        "delta_io_manager": DeltaIOManager(root=str(paths.tables), spark=spark),
+        "delta_io_manager": DeltaIOManager(
+            home=str(paths.home), spark=spark, feature_statistics=feature_statistics
+        ),
         "mlflow": MlflowRunResource(settings=settings),
     }
     shared = Definitions(

@@ -20,27 +20,24 @@ from ff_assets.core.errors import DataFormatError
 from ff_assets.orchestration.resources import DeltaSparkResource
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import feature_statistics, statistics_markdown
-from ff_assets.spark.storage import NotMaterializedError
-from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
-
-
-def _path(root: str, key_path: list[str]) -> Path:
-    return Path(root).joinpath(*key_path)
+from ff_assets.spark.storage import Layout
+from ff_assets.spark.tables import read_table, schema_problems, write_table
 
 
 class DeltaIOManager(ConfigurableIOManager):
-    """Stores DataFrames as Delta tables under `root`, one table per asset key.
+    """Stores DataFrames as Delta tables of the project `home`, one per asset key (where:
+    `spark.storage.Layout`, as for the engine).
 
     A partitioned asset's table is partitioned by the `ff_split` column, and materializing a
     partition overwrites only that partition.
     """
 
-    root: str
+    home: str
     spark: DeltaSparkResource
     feature_statistics: bool = True
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
-        path = _path(self.root, context.asset_key.path)
+        path = Layout.under(Path(self.home)).table_path(context.asset_key.path)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
         check_declared_schema(context.asset_key.to_user_string(), obj, _declared(context))
         commit = write_table(obj, path, partitions=partitions)
@@ -73,14 +70,7 @@ class DeltaIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> DataFrame:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
-        path = _path(self.root, key.path)
-        spark = self.spark.spark_session
-        if not table_exists(spark, path):
-            raise NotMaterializedError(
-                f"asset {key.to_user_string()} has no Delta table at {path}: materialize it "
-                "first (or materialize its downstream assets together with it)."
-            )
-        frame = read_table(spark, path)
+        frame = Layout.under(Path(self.home)).read_table(self.spark.spark_session, key.path)
         if SPLIT_COLUMN in frame.columns and context.has_asset_partitions:
             frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
         return frame

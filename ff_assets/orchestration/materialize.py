@@ -61,18 +61,20 @@ def materialize_store(
     tracking_uri: str | None = None,
     progress: Callable[[str], None] | None = None,
     verbose: bool = False,
+    statistics: bool = True,
 ) -> MaterializeReport:
     """Materialize everything `outputs` need, both partitions, every variant.
 
     `progress` receives a line per asset as the run stores it (read from Dagster's event log
     while the run goes) and a summary at the end; Dagster's own console stream of events is
-    printed only when `verbose`.
+    printed only when `verbose`. `statistics=False` skips the feature statistics.
     """
     entry = StorePlan(store, tuple(outputs or ()) or None, pins)
     plan = entry.plan
     defs = build_definitions(
-        [entry], home=home, data_dir=data_dir, mlflow_tracking_uri=tracking_uri
-    )
+        [entry], home=home, data_dir=data_dir, mlflow_tracking_uri=tracking_uri,
+        feature_statistics=statistics,
+    )  # fmt: skip
     instance = instance or project_instance(home)
     report = MaterializeReport()
     job_name = materialize_job_name(store.name)

@@ -53,7 +53,7 @@ from ff_assets.spark.statistics import (
     token_statistics,
     wants_tokens,
 )
-from ff_assets.spark.storage import Layout, NotMaterializedError
+from ff_assets.spark.storage import Layout
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
@@ -269,7 +269,7 @@ class Engine:
             )
         wanted = tuple(partitions or PARTITIONS)
         if planned.storage is Storage.TABLE:
-            frame = _read(self.spark, self.layout, self.key(asset), asset)
+            frame = self.layout.read_table(self.spark, self.key(asset))
             if planned.partitioned:
                 frame = frame.where(F.col(SPLIT_COLUMN).isin(list(wanted)))
             return frame
@@ -284,16 +284,6 @@ class Engine:
         frame = run.frames[planned.node]
         node = self.plan.nodes[planned.node]
         return run.rows_of(frame, node, planned)
-
-
-def _read(spark: SparkSession, layout: Layout, key: tuple[str, str], asset: str) -> DataFrame:
-    path = layout.table_path(key)
-    if not table_exists(spark, path):
-        raise NotMaterializedError(
-            f"asset {'/'.join(key)} has no Delta table at {path}: materialize it first (or "
-            f"select it together with the assets that read it)."
-        )
-    return read_table(spark, path)
 
 
 class _Run:
@@ -404,7 +394,7 @@ class _Run:
             return self.frames[dep]
         holder = self.plan.asset_of(feature, dep)
         if holder.name not in self.loaded:
-            df = _read(self.e.spark, self.e.layout, self.e.key(holder.name), holder.name)
+            df = self.e.layout.read_table(self.e.spark, self.e.key(holder.name))
             if holder.partitioned:
                 self._remember_stored_split(holder, df)
                 df = df.where(F.col(SPLIT_COLUMN).isin(list(self.rows)))
@@ -667,10 +657,8 @@ class _Run:
                 stats = token_statistics(written, stats, partitions)
         elif not self.e.statistics:
             stats = None
-        elif commit is not None and self._delta_suffices(planned, rows):
-            # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass:
-            # enough for a source (the split right after it has the full statistics of the
-            # same features, per partition) and for Spark ML vectors (no order to speak of).
+        elif commit is not None and self._delta_suffices(planned):
+            # Delta's own file statistics (rows per partition, nulls, min, max) cost no pass.
             stats = _delta_statistics(commit, rows, planned.features, partitions)
             metadata["statistics_from"] = "Delta file statistics"
         elif commit is not None or node.key in self.cached:  # a view: only when it is in memory
@@ -691,13 +679,12 @@ class _Run:
         """Whether a table's statistics are gathered during its write (not from counts the
         run already has, nor from Delta's file statistics)."""
         counted = self.cells.get(node.key) and planned.features == (node.stage.outputs[0],)
-        return not counted and not self._delta_suffices(planned, rows)
+        return not counted and not self._delta_suffices(planned)
 
-    def _delta_suffices(self, planned: PlannedAsset, rows: DataFrame) -> bool:
-        if planned.role is AssetRole.SOURCE:
-            return True
-        types = [rows.schema[f].dataType.simpleString() for f in planned.features]
-        return all(t == "vector" for t in types)
+    def _delta_suffices(self, planned: PlannedAsset) -> bool:
+        """A source's statistics are Delta's file statistics: the split right after it has
+        the full statistics of the same features, per partition."""
+        return planned.role is AssetRole.SOURCE
 
     def _statistics(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> dict[str, Any]:
         """One aggregation over the rows written; a model's predictions come for free from

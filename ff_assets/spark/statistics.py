@@ -7,7 +7,8 @@ What each kind gets, per partition (`train`, `test`, ... when the table is split
 - text (a string of many distinct values): its length (min, max, mean, std, histogram),
   distinct, vocabulary size, top tokens;
 - token lists: their length, vocabulary size, top tokens;
-- vectors (stored as a struct of size, indices, values): dimension, sparsity, norm.
+- vectors (Spark ML's, or stored as a struct of size, indices, values): dimension, sparsity,
+  norm.
 Drift of every partition against `train`: the population stability index (PSI) over the train
 deciles (numbers, lengths, norms) or the train's top values (categories).
 
@@ -32,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, NumericType, StringType, StructType
 
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
+from ff_assets.spark.vectors import is_vector
 
 TOP = 10  # top values and top tokens shown
 TRACKED = 10_000  # distinct values approx_top_k tracks (counts are exact below it)
@@ -52,8 +54,8 @@ def kind_of(dtype: Any) -> str:
         return "string"
     if isinstance(dtype, ArrayType) and isinstance(dtype.elementType, StringType):
         return "tokens"
-    if isinstance(dtype, StructType) and "values" in dtype.fieldNames():
-        return "vector"
+    if is_vector(dtype) or (isinstance(dtype, StructType) and "values" in dtype.fieldNames()):
+        return "vector"  # a Spark ML vector, or one in its stored struct layout
     return "other"
 
 
@@ -67,9 +69,12 @@ def _measures(frame: DataFrame, feature: str, kind: str) -> dict[str, Column]:
     if kind == "tokens":
         return {"length": F.size(col).cast("double")}
     if kind == "vector":
+        dtype = frame.schema[feature].dataType
+        if is_vector(dtype):  # its underlying struct: type, size, indices, values
+            col, dtype = F.unwrap_udt(col), dtype.sqlType()
         values = col.getField("values")
         square = F.aggregate(values, F.lit(0.0), lambda acc, x: acc + x * x)
-        fields = frame.schema[feature].dataType.fieldNames()
+        fields = dtype.fieldNames()
         dimension = col.getField("size") if "size" in fields else F.size(values)
         stored = F.size(col.getField("indices")) if "indices" in fields else F.size(values)
         stored = F.coalesce(stored, F.size(values)) if "indices" in fields else stored

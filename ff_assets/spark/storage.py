@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.ml import Transformer
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from ff_assets.config import ProjectPaths
 from ff_assets.core.errors import NotMaterializedError
+from ff_assets.spark.tables import read_table, table_exists
 
 KeyPath = Sequence[str]
 
@@ -43,6 +44,17 @@ class Layout:
 
     def table_path(self, key: KeyPath) -> Path:
         return self.tables.joinpath(*key)
+
+    def read_table(self, spark: SparkSession, key: KeyPath) -> DataFrame:
+        """The stored table of asset `key` (vectors as Spark ML vectors), or a
+        `NotMaterializedError` saying how to store it."""
+        path = self.table_path(key)
+        if not table_exists(spark, path):
+            raise NotMaterializedError(
+                f"asset {'/'.join(key)} has no Delta table at {path}: materialize it first (or "
+                "together with the assets that read it)."
+            )
+        return read_table(spark, path)
 
     def view_path(self, key: KeyPath) -> Path:
         return self.views.joinpath(*key[:-1], f"{key[-1]}.json")

@@ -1,4 +1,9 @@
-"""Delta table reads and writes used by the IO manager, the checks and the CLI."""
+"""Delta table reads and writes used by the engine, the IO manager, the checks and the CLI.
+
+Vector columns are written in standard types and read back as Spark ML vectors
+(`ff_assets.spark.vectors`), so any Delta reader (delta-rs, pandas, Polars, DuckDB) opens
+every table while Spark code sees vectors as before.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from ff_assets.core.errors import MissingColumnError
-from ff_assets.spark.execute import SPLIT_COLUMN
+from ff_assets.core.errors import DataFormatError, MissingColumnError
+from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
+from ff_assets.spark.vectors import is_vector, read_vectors, stored_nulls, stored_vectors
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def read_table(spark: SparkSession, path: Path, version: int | None = None) -> D
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(str(path))
+    return read_vectors(reader.load(str(path)))
 
 
 def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None) -> Commit:
@@ -42,7 +48,18 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
 
     A partitioned write needs the `ff_split` column; rows of other partitions are refused by
     Delta (`replaceWhere`), so a write can never touch a partition it does not own.
+    Vector columns are stored as plain structs (`ff_assets.spark.vectors`); a table that still
+    holds them as Spark ML's `udt` (written before) is rewritten whole when both partitions
+    are written, and refused otherwise.
     """
+    relayout = bool(partitions) and _holds_spark_vectors(frame, path)
+    if relayout and set(partitions or ()) != set(PARTITIONS):
+        raise DataFormatError(
+            f"table {path} stores vectors as Spark ML's `udt` type (written by an earlier "
+            "ff_assets), so one partition cannot be rewritten in the new layout: materialize "
+            "both partitions of this asset once (or delete the table folder)."
+        )
+    frame = stored_vectors(frame)
     if partitions:
         if SPLIT_COLUMN not in frame.columns:
             raise MissingColumnError(
@@ -50,17 +67,27 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
                 f"{SPLIT_COLUMN!r} column, and the rows have only {', '.join(frame.columns)}: "
                 f"write rows that come through a split, or write without partitions."
             )
-        keys = ", ".join(f"'{p}'" for p in partitions)
-        writer = (
-            frame.write.format("delta")
-            .mode("overwrite")
-            .partitionBy(SPLIT_COLUMN)
-            .option("replaceWhere", f"{SPLIT_COLUMN} IN ({keys})")
-        )
+        writer = frame.write.format("delta").mode("overwrite").partitionBy(SPLIT_COLUMN)
+        if relayout:  # both partitions: every row is replaced, in the new schema
+            writer = writer.option("overwriteSchema", "true")
+        else:
+            keys = ", ".join(f"'{p}'" for p in partitions)
+            writer = writer.option("replaceWhere", f"{SPLIT_COLUMN} IN ({keys})")
     else:
         writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     writer.save(str(path))
     return commit_of(path)
+
+
+def _holds_spark_vectors(frame: DataFrame, path: Path) -> bool:
+    """Whether `frame` has vectors and the table at `path` stores vectors as Spark ML's UDT."""
+    if not any(is_vector(f.dataType) for f in frame.schema):
+        return False
+    spark = frame.sparkSession
+    if not table_exists(spark, path):
+        return False
+    stored = DeltaTable.forPath(spark, str(path)).toDF().schema
+    return any(is_vector(f.dataType) for f in stored)
 
 
 def commit_of(path: Path) -> Commit:
@@ -86,7 +113,8 @@ def commit_of(path: Path) -> Commit:
             per_partition[partition] = per_partition.get(partition, 0) + int(
                 stats.get("numRecords", 0)
             )
-        for name, nulls in (stats.get("nullCount") or {}).items():
+        for name, counted in (stats.get("nullCount") or {}).items():
+            nulls = stored_nulls(counted)
             if isinstance(nulls, int):
                 column = columns.setdefault(name, {"nulls": 0})
                 column["nulls"] += nulls

@@ -111,27 +111,39 @@ def data_root() -> Path:
     return shared_data_dir()
 
 
+def _materialized_once(
+    store_module: str, spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, data: Path
+) -> Iterator[Materialized]:
+    """An example store (`ff_assets.examples.<module>.store`), every variant, both
+    partitions, materialized into a fresh home on a fresh Dagster instance."""
+    import importlib
+
+    from dagster import DagsterInstance
+
+    from ff_assets.orchestration.materialize import materialize_store
+
+    store = importlib.import_module(f"ff_assets.examples.{store_module}").store
+    home = tmp_path_factory.mktemp(f"{store_module}-home")
+    (home / "dagster").mkdir()
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        report = materialize_store(store, home=str(home), data_dir=str(data), instance=instance)
+        yield Materialized(
+            home=home, data_dir=data, instance=instance, plan=store.plan(), report=report,
+            spark=spark,
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def reviews_materialized(
     spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, data_root: Path
 ) -> Iterator[Materialized]:
     """The reviews example, every variant, both partitions, materialized once for the session."""
-    from dagster import DagsterInstance
+    yield from _materialized_once("reviews", spark, tmp_path_factory, data_root)
 
-    from ff_assets.examples import reviews
-    from ff_assets.orchestration.materialize import materialize_store
 
-    home = tmp_path_factory.mktemp("reviews-home")
-    (home / "dagster").mkdir()
-    with DagsterInstance.from_config(str(home / "dagster")) as instance:
-        report = materialize_store(
-            reviews.store, home=str(home), data_dir=str(data_root), instance=instance
-        )
-        yield Materialized(
-            home=home,
-            data_dir=data_root,
-            instance=instance,
-            plan=reviews.store.plan(),
-            report=report,
-            spark=spark,
-        )
+@pytest.fixture(scope="session")
+def bank_materialized(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, data_root: Path
+) -> Iterator[Materialized]:
+    """The bank example, both partitions, materialized once for the session."""
+    yield from _materialized_once("bank", spark, tmp_path_factory, data_root)

@@ -256,3 +256,28 @@ def test_markdown_and_pictures(stats: dict) -> None:
         FEATURES, (pictures[f"histogram_{f}"] for f in FEATURES), strict=True))  # fmt: skip
     png = feature_png("amount", stats["amount"])
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spark_ml_vectors_have_the_same_statistics_as_their_stored_struct(
+    spark: SparkSession, frame: DataFrame, stats: dict
+) -> None:
+    """A frame holding Spark ML vectors (what the engine writes) gets the statistics of the
+    same vectors in their stored layout."""
+    from pyspark.ml.linalg import SparseVector, VectorUDT
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    rows = [
+        (SparseVector(r["vector"]["size"], r["vector"]["indices"], r["vector"]["values"]),
+         r[SPLIT_COLUMN])
+        for r in frame.select("vector", SPLIT_COLUMN).collect()
+    ]  # fmt: skip
+    schema = StructType(
+        [StructField("vector", VectorUDT()), StructField(SPLIT_COLUMN, StringType())]
+    )
+    vectors = spark.createDataFrame(rows, schema)
+    ml = feature_statistics(vectors, ["vector"], ["train", "test"])["vector"]
+    assert ml["kind"] == "vector"
+    for partition in ("train", "test"):
+        a, b = ml["partitions"][partition], stats["vector"]["partitions"][partition]
+        for key in ("count", "nulls", "dimension", "sparsity", "nonzero", "norm"):
+            assert a[key] == b[key], key
