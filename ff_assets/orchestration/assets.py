@@ -1,7 +1,7 @@
 """A plan as Dagster assets: one subsettable multi-asset per store, run by the engine.
 
 Every planned feature, split, fitted stage, model, registered model and comparison is its own
-`AssetSpec` (deps, partition mappings, owners, kinds, metadata) with its blocking checks as
+`AssetSpec` (deps, partition mappings, owners, kinds, metadata) with its checks as
 `AssetCheckSpec`s. Execution stays whole, the dagster-dbt way: the multi-asset's one step hands
 the selected assets to `ff_assets.spark.engine`, which computes them as one Spark program
 and yields an outcome per asset and check; this module turns them into Dagster results.

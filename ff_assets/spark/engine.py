@@ -57,7 +57,7 @@ from ff_assets.spark.storage import Layout
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
-# The blocking checks a run evaluates (the Dagster layer declares them under these names).
+# The checks a run evaluates (the Dagster layer declares them under these names).
 DISJOINT = "train_test_disjoint"
 OVERLAP = "train_test_overlap"  # not blocking: it warns, or errs above the split's max_overlap
 FIT_ROWS = "fit_rows_are_train"
