@@ -30,6 +30,10 @@ class DuplicateFeatureError(DeclarationError):
     """One feature is declared twice with different metadata."""
 
 
+class UnknownSplitFeatureError(DeclarationError):
+    """A split groups by, or checks the overlap of, a feature it does not carry."""
+
+
 class UnknownMetricError(DeclarationError):
     """A model is evaluated with a metric ff_assets cannot compute."""
 

@@ -255,19 +255,32 @@ def _runtime(declared: Runtime | str | None, impl: Any) -> Runtime:
     return Runtime.PYTHON if is_function else Runtime.UNSPECIFIED
 
 
+@dataclass(frozen=True)
 class HashSplit:
     """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
 
     Stable across runs and machines, unlike random sampling, so a re-run never moves a row
-    from test to train.
+    from test to train. With `group_by` the hash is of that feature's value, so rows of equal
+    value land on one side. `content` is the feature whose values the overlap check counts on
+    both sides (`overlap_on`, else `group_by`; None: no overlap check); a share of rows above
+    `max_overlap` is an error, any share above 0 a warning.
     """
 
-    def __init__(self, *, test_fraction: float, seed: int) -> None:
-        self.test_fraction = test_fraction
-        self.seed = seed
+    test_fraction: float
+    seed: int
+    group_by: str | None = None
+    overlap_on: str | None = None
+    max_overlap: float = 0.01
 
-    def __repr__(self) -> str:
-        return f"HashSplit(test_fraction={self.test_fraction}, seed={self.seed})"
+    @property
+    def content(self) -> str | None:
+        return self.overlap_on or self.group_by
+
+
+def overlap_content(stage: StageSpec) -> str | None:
+    """The feature a split's overlap check counts on both sides, if the split declares one."""
+    rule = stage.impl
+    return rule.content if isinstance(rule, HashSplit) else None
 
 
 def _storage(stage: str, value: object) -> Storage:

@@ -13,6 +13,7 @@ from ff_assets.core.errors import (
     DuplicateFeatureError,
     DuplicateStageError,
     UnknownNameError,
+    UnknownSplitFeatureError,
     did_you_mean,
 )
 from ff_assets.core.plan import Plan
@@ -234,19 +235,46 @@ class FeatureStore:
         inputs: Iterable[str],
         test_fraction: float = 0.2,
         seed: int = 42,
+        group_by: str | None = None,
+        overlap_on: str | None = None,
+        max_overlap: float = 0.01,
         **meta: Any,
     ) -> StageSpec:
-        """Declare a deterministic train/test split carrying `inputs` on (hash of key and seed)."""
+        """Declare a deterministic train/test split carrying `inputs` on (hash of key and seed).
+
+        `group_by` hashes that feature's value instead of the key, so equal values stay on one
+        side. The split's overlap check counts rows whose `overlap_on` value (default: the
+        `group_by` feature) is in both train and test: a warning above 0, an error above the
+        share `max_overlap`.
+        """
         if not 0.0 < test_fraction < 1.0:
             raise DeclarationError(
                 f"split {name!r}: test_fraction must be between 0 and 1, got {test_fraction}."
             )
+        if not 0.0 <= max_overlap <= 1.0:
+            raise DeclarationError(
+                f"split {name!r}: max_overlap is a share of rows, between 0 and 1, "
+                f"got {max_overlap}."
+            )
         inputs = tuple(inputs)
+        for argument, feature in (("group_by", group_by), ("overlap_on", overlap_on)):
+            if feature is not None and feature not in inputs:
+                raise UnknownSplitFeatureError(
+                    f"split {name!r}: {argument}={feature!r} is not a feature it carries "
+                    f"({', '.join(inputs)}): add it to inputs or name one of them."
+                    + did_you_mean(feature, inputs)
+                )
+        rule = HashSplit(
+            test_fraction=test_fraction, seed=seed, group_by=group_by, overlap_on=overlap_on,
+            max_overlap=max_overlap,
+        )  # fmt: skip
         params = {"test_fraction": str(test_fraction), "seed": str(seed)}
+        params |= {k: str(v) for k, v in (("group_by", group_by), ("overlap_on", overlap_on)) if v}
+        if rule.content:
+            params["max_overlap"] = str(max_overlap)
         spec = StageSpec(
             name=name, kind=StageKind.SPLIT, inputs=inputs, outputs=inputs,
-            params=freeze_tags(params), impl=HashSplit(test_fraction=test_fraction, seed=seed),
-            **meta,
+            params=freeze_tags(params), impl=rule, **meta,
         )  # fmt: skip
         return self.add(spec)
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer, Word2Vec
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from ff_assets.core import FeatureStore
 from ff_assets.examples.data import REVIEW_FILES, read_reviews
@@ -29,6 +31,12 @@ store = FeatureStore(
     default_outputs=("sentiment_prediction", "site_prediction"),
 )
 store.feature("text", description="The review sentence.", dtype="string", entity="review")
+store.feature(
+    "normalized_text",
+    description="The sentence lower-cased, each run of punctuation and spaces one space: "
+    "the split groups by it, so a repeated sentence never lands on both sides.",
+    dtype="string",
+)
 store.feature("sentiment", description="1.0 positive, 0.0 negative.", dtype="double")
 store.feature("site", description="amazon, imdb or yelp.", dtype="string")
 store.feature("site_label", description="The site as 0.0, 1.0, 2.0.", dtype="double")
@@ -37,7 +45,7 @@ store.feature("text_vector", description="The sentence as a numeric vector.", dt
 
 
 @store.source(
-    outputs=["text", "sentiment", "site", "site_label"],
+    outputs=["text", "normalized_text", "sentiment", "site", "site_label"],
     entity_key="review_id",
     owner=OWNER,
     tags={"pii": "none"},
@@ -46,7 +54,13 @@ store.feature("text_vector", description="The sentence as a numeric vector.", dt
 def reviews_source(spark: SparkSession, data_dir: Path) -> DataFrame:
     """The labelled sentences of the three sites (UCI, 3 × 1000 rows)."""
     schema = "review_id string, text string, sentiment double, site string, site_label double"
-    return spark.createDataFrame(read_reviews(data_dir), schema=schema)
+    rows = spark.createDataFrame(read_reviews(data_dir), schema=schema)
+    return rows.withColumn("normalized_text", normalized(F.col("text")))
+
+
+def normalized(text: Column) -> Column:
+    """Lower-cased, every run of characters other than letters and digits one space, trimmed."""
+    return F.trim(F.regexp_replace(F.lower(text), r"[^\p{L}\p{N}]+", " "))
 
 
 @store.scoring_source(
@@ -58,7 +72,8 @@ def incoming_reviews(spark: SparkSession, data_dir: Path) -> DataFrame:
     return spark.createDataFrame(rows, schema="review_id string, text string")
 
 
-store.split(inputs=["text", "sentiment", "site", "site_label"], test_fraction=0.25, seed=7)
+SPLIT_INPUTS = ("text", "normalized_text", "sentiment", "site", "site_label")
+store.split(inputs=SPLIT_INPUTS, test_fraction=0.25, seed=7, group_by="normalized_text")
 store.add(
     spark_stage(RegexTokenizer, inputCol="text", outputCol="tokens", pattern="[^a-z0-9']+"),
     name="tokenizer",

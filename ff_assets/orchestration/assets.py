@@ -1,7 +1,7 @@
 """A plan as Dagster assets: one subsettable multi-asset per store, run by the engine.
 
 Every planned feature, split, fitted stage, model, registered model and comparison is its own
-`AssetSpec` (deps, partition mappings, owners, kinds, metadata) with its blocking checks as
+`AssetSpec` (deps, partition mappings, owners, kinds, metadata) with its checks as
 `AssetCheckSpec`s. Execution stays whole, the dagster-dbt way: the multi-asset's one step hands
 the selected assets to `ff_assets.spark.engine`, which computes them as one Spark program
 and yields an outcome per asset and check; this module turns them into Dagster results.
@@ -34,18 +34,21 @@ from dagster import (
 
 from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
+from ff_assets.core.specs import overlap_content
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
 from ff_assets.orchestration.registration import compare, register, registered_model
 from ff_assets.spark import execute
 from ff_assets.spark.engine import (
     DISJOINT,
     FIT_ROWS,
+    OVERLAP,
     SCHEMA,
     Checked,
     Engine,
     Evaluated,
     Failed,
     Materialized,
+    Severity,
 )
 
 PARTITIONS = StaticPartitionsDefinition(list(execute.PARTITIONS))
@@ -63,7 +66,11 @@ CHECKS = {
     DISJOINT: "No entity key is in both the train and the test partition.",
     FIT_ROWS: "Every row this fit saw is a train row of each split upstream of it.",
     SCHEMA: "The table holds the entity key and the declared features, of declared types.",
+    OVERLAP: "No row's declared content (the split's overlap_on or group_by feature) is in "
+    "both train and test: a warning above 0, an error above the split's max_overlap.",
 }
+NON_BLOCKING = frozenset({OVERLAP})  # a warning is no reason to stop what depends on it
+SEVERITIES = {Severity.WARN: AssetCheckSeverity.WARN, Severity.ERROR: AssetCheckSeverity.ERROR}
 
 
 @dataclass(frozen=True)
@@ -84,10 +91,11 @@ class AssetGraph:
         return self.plan.store
 
 
-def checks_of(planned: PlannedAsset) -> tuple[str, ...]:
-    """The blocking checks of a planned asset."""
+def checks_of(plan: Plan, planned: PlannedAsset) -> tuple[str, ...]:
+    """The checks of a planned asset (blocking unless in NON_BLOCKING)."""
     if planned.role is AssetRole.SPLIT:
-        return (SCHEMA, DISJOINT)
+        overlap = (OVERLAP,) if overlap_content(plan.nodes[planned.node].stage) else ()
+        return (SCHEMA, DISJOINT, *overlap)
     if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
         return (FIT_ROWS,)
     if planned.role in (AssetRole.SOURCE, AssetRole.FEATURES):
@@ -114,10 +122,13 @@ def _engine_asset(graph: AssetGraph, names: tuple[str, ...], index: int | None) 
     specs = [asset_spec(graph, p) for p in planned]
     checks = [
         AssetCheckSpec(
-            name, asset=graph.keys[p.name], description=CHECKS[name], blocking=True
+            name,
+            asset=graph.keys[p.name],
+            description=CHECKS[name],
+            blocking=name not in NON_BLOCKING,
         )  # fmt: skip
         for p in planned
-        for name in checks_of(p)
+        for name in checks_of(plan, p)
     ]
     by_key = {graph.keys[name]: name for name in names}
     suffix = "" if index is None else f"_{index}"
@@ -165,7 +176,7 @@ def execute_selection(
         elif isinstance(outcome, Checked):
             yield AssetCheckResult(
                 asset_key=graph.keys[outcome.asset], check_name=outcome.check,
-                passed=outcome.passed, severity=AssetCheckSeverity.ERROR,
+                passed=outcome.passed, severity=SEVERITIES[outcome.severity],
                 description=outcome.description, metadata=_values(outcome.metadata),
             )  # fmt: skip
         elif isinstance(outcome, Evaluated):

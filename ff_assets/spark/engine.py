@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from ff_assets.core.errors import (
     StageFailedError,
 )
 from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
-from ff_assets.core.specs import StageKind, Storage
+from ff_assets.core.specs import StageKind, Storage, overlap_content
 from ff_assets.core.store import HashSplit
 from ff_assets.spark import execute
 from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
@@ -56,8 +57,9 @@ from ff_assets.spark.storage import Layout
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
-# The blocking checks a run evaluates (the Dagster layer declares them under these names).
+# The checks a run evaluates (the Dagster layer declares them under these names).
 DISJOINT = "train_test_disjoint"
+OVERLAP = "train_test_overlap"  # not blocking: it warns, or errs above the split's max_overlap
 FIT_ROWS = "fit_rows_are_train"
 SCHEMA = "schema_matches_declaration"
 FEATURE_ROLES = (AssetRole.SOURCE, AssetRole.SPLIT, AssetRole.FEATURES)
@@ -76,15 +78,23 @@ class Materialized:
     partitions: tuple[str, ...] | None = None  # None: unpartitioned
 
 
+class Severity(StrEnum):
+    """How bad a failed check is (the Dagster layer maps it onto its own severities)."""
+
+    WARN = "warn"
+    ERROR = "error"
+
+
 @dataclass(frozen=True)
 class Checked:
-    """A blocking check evaluated on what the run holds."""
+    """A check evaluated on what the run holds."""
 
     asset: str
     check: str
     passed: bool
     description: str | None
     metadata: dict[str, Any]
+    severity: Severity = Severity.ERROR
 
 
 @dataclass(frozen=True)
@@ -376,6 +386,7 @@ class _Run:
                 yield self._evaluated(node, planned)
         if stage.kind is StageKind.SPLIT:
             yield from self._disjoint(key, node, selected)
+            yield from self._overlap(key, node, selected)
 
     # -- inputs ----------------------------------------------------------------------------
     def _source_frame(self, feature: str, dep: str) -> _Frame:
@@ -466,7 +477,8 @@ class _Run:
         stored_elsewhere = set(self.partitions) != set(PARTITIONS) and table_exists(
             self.e.spark, path
         )
-        if isinstance(node.stage.impl, HashSplit) and not stored_elsewhere:
+        by_key = isinstance(node.stage.impl, HashSplit) and node.stage.impl.group_by is None
+        if by_key and not stored_elsewhere:
             # A hash of the key gives every copy of a key the same partition: disjoint by
             # construction, so the run skips the pass over every key.
             count, keys, method = 0, None, "hash of the key (one partition per key)"
@@ -493,6 +505,31 @@ class _Run:
             metadata={
                 "keys_in_both": count, "rows_per_partition": self.sizes.get(key, {}),
                 "method": method,
+            },
+        )  # fmt: skip
+
+    def _overlap(self, key: str, node: Node, selected: list[PlannedAsset]) -> Iterator[Checked]:
+        content = overlap_content(node.stage)
+        if content is None or self.plan.assets[key] not in selected:
+            return
+        rule = node.stage.impl
+        assert self.assignment is not None
+        both, rows, examples = execute.overlap(self.assignment.df, content, _SAMPLE)
+        share = both / rows if rows else 0.0
+        severity = Severity.ERROR if share > rule.max_overlap else Severity.WARN
+        how = (
+            f"grouped by {rule.group_by!r}, so equal values share a side"
+            if rule.group_by
+            else f"split by key: declare group_by={content!r} to keep equal values on one side"
+        )
+        yield Checked(
+            asset=key, check=OVERLAP, passed=both == 0, severity=severity,
+            description=None if both == 0 else f"{both} of {rows} rows ({share:.2%}) have a "
+            f"{content!r} that is in both train and test (e.g. {examples!r}); {how}.",
+            metadata={
+                "content": content, "rows_in_both": both, "share_in_both": share, "rows": rows,
+                "max_overlap": rule.max_overlap, "examples": [str(e) for e in examples],
+                "group_by": rule.group_by or "",
             },
         )  # fmt: skip
 

@@ -52,10 +52,12 @@ def read_source(stage: StageSpec, spark: SparkSession, data_dir: Path) -> DataFr
 
 
 def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
-    """Add the train/test column: a deterministic hash of the key, or the user's split rule."""
+    """Add the train/test column: a deterministic hash of the key (of the `group_by` feature
+    when declared, so rows of equal value share a side), or the user's split rule."""
     rule = stage.impl
     if isinstance(rule, HashSplit):
-        bucket = F.pmod(F.xxhash64(F.col(key).cast("string"), F.lit(rule.seed)), F.lit(_BUCKETS))
+        hashed = F.col(rule.group_by or key).cast("string")
+        bucket = F.pmod(F.xxhash64(hashed, F.lit(rule.seed)), F.lit(_BUCKETS))
         cut = int(rule.test_fraction * _BUCKETS)
         return frame.withColumn(
             SPLIT_COLUMN, F.when(bucket < cut, F.lit("test")).otherwise(F.lit("train"))
@@ -72,6 +74,24 @@ def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
         f"split {stage.name!r} has no rule: declare it with store.split(...) or give a function "
         f"that adds the {SPLIT_COLUMN!r} column."
     )
+
+
+def overlap(assignment: DataFrame, content: str, sample: int) -> tuple[int, int, list[Any]]:
+    """Rows whose `content` value is in both train and test: (those rows, every row, up to
+    `sample` of those values, most repeated first). A null is no content: it never overlaps."""
+    per_value = assignment.groupBy(content).agg(
+        F.countDistinct(SPLIT_COLUMN).alias("sides"), F.count(F.lit(1)).alias("rows")
+    )
+    in_both = (F.col("sides") > 1) & F.col(content).isNotNull()
+    totals = per_value.agg(
+        F.sum(F.when(in_both, F.col("rows")).otherwise(0)).alias("both"),
+        F.sum("rows").alias("rows"),
+    ).first()
+    both, rows = int(totals["both"] or 0), int(totals["rows"] or 0)
+    if not both:
+        return 0, rows, []
+    examples = per_value.where(in_both).orderBy(F.desc("rows"), content).limit(sample).collect()
+    return both, rows, [r[content] for r in examples]
 
 
 def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:

@@ -148,9 +148,19 @@ def test_checks_and_jobs(defs: Definitions) -> None:
     for fit in ("reviews/tfidf", "reviews/word2vec", "bank/segment_kmeans"):
         assert (fit, "fit_rows_are_train") in checks
     assert ("reviews/tokens", "schema_matches_declaration") in checks
+    assert ("reviews/split", "train_test_overlap") in checks  # it groups by normalized_text
+    assert ("bank/split", "train_test_overlap") not in checks  # no content declared
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     assert {"Materialize__reviews", "Materialize__bank"} <= jobs
     assert {"spark", "settings", "delta_io_manager", "mlflow"} <= set(defs.resources)
+
+
+def test_only_the_overlap_check_does_not_block(defs: Definitions) -> None:
+    specs = [s for a in defs.resolve_asset_graph().assets_defs for s in a.check_specs]
+    assert {(s.name, s.blocking) for s in specs} == {
+        ("train_test_disjoint", True), ("fit_rows_are_train", True),
+        ("schema_matches_declaration", True), ("train_test_overlap", False),
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("store", ["reviews", "bank"])

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
+import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
 from delta.tables import DeltaTable
@@ -22,6 +24,7 @@ from ff_assets.examples import reviews
 from ff_assets.orchestration.assets import BOTH_PARTITIONS
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.keys import asset_key
+from ff_assets.spark import execute
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.storage import Layout
 from ff_assets_tests.orchestration.conftest import (
@@ -145,11 +148,65 @@ def test_test_metrics_of_all_four_variants_are_sane(reviews_materialized: Materi
         assert value > floor, (variant, value)
 
 
+def _pandas_overlap(split: pd.DataFrame, content: str) -> int:
+    """Rows whose `content` is in both train and test, counted by pandas."""
+    sides = split.groupby(content)[SPLIT_COLUMN].nunique()
+    return int(split[content].isin(sides[sides > 1].index).sum())
+
+
+def test_the_split_groups_repeated_sentences_and_its_overlap_check_shows_0(
+    reviews_materialized: Materialized,
+) -> None:
+    m = reviews_materialized
+    split = m.read(["reviews", "split"]).toPandas()
+    assert len(split) == ROWS
+    assert split.groupby("normalized_text")["review_id"].count().max() > 1  # repeats exist
+    assert _pandas_overlap(split, "normalized_text") == 0
+    assert _pandas_overlap(split, "text") == 0
+    overlap = [
+        e for e in check_evaluations(m.instance, m.report.runs)
+        if e.check_name == "train_test_overlap"
+    ]  # fmt: skip
+    assert overlap and all(e.passed for e in overlap)
+    metadata = {k: v.value for k, v in overlap[-1].metadata.items()}
+    assert metadata["rows_in_both"] == 0 and metadata["rows"] == ROWS
+    assert metadata["content"] == "normalized_text" == metadata["group_by"]
+
+
+def test_the_normalized_text_ignores_case_spaces_and_punctuation(
+    reviews_materialized: Materialized,
+) -> None:
+    texts = ["Great  phone!!", "great phone.", " GREAT, phone ", "Not great phone"]
+    frame = reviews_materialized.spark.createDataFrame([(t,) for t in texts], "text string")
+    out = [r[0] for r in frame.select(reviews.normalized(F.col("text"))).collect()]
+    assert out == ["great phone", "great phone", "great phone", "not great phone"]
+
+
+def test_without_grouping_repeated_sentences_land_on_both_sides(
+    reviews_materialized: Materialized,
+) -> None:
+    """The same split by key (its seed and fraction), as the example declared it before:
+    the overlap the check would report, counted by the engine's check and by pandas."""
+    m = reviews_materialized
+    grouped = m.plan.nodes["split"].stage
+    by_key = replace(
+        grouped, impl=replace(grouped.impl, group_by=None, overlap_on="normalized_text")
+    )
+    source = m.read(["reviews", "reviews_source"])
+    assigned = execute.assign_split(source, by_key, "review_id")
+    both, rows, examples = execute.overlap(assigned, "normalized_text", 5)
+    expected = _pandas_overlap(assigned.toPandas(), "normalized_text")
+    print(f"reviews split by key: {both} of {rows} rows have a normalized text on both sides")
+    assert both == expected == 31 and rows == ROWS and len(examples) == 5  # in the README
+
+
 def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -> None:
     m = reviews_materialized
     source = m.read(["reviews", "reviews_source"])
     assert source.count() == ROWS
-    assert set(source.columns) == {"review_id", "text", "sentiment", "site", "site_label"}
+    assert set(source.columns) == {
+        "review_id", "text", "normalized_text", "sentiment", "site", "site_label",
+    }  # fmt: skip
     by_site = {r["site"]: r["count"] for r in source.groupBy("site").count().collect()}
     assert by_site == {"amazon": 1000, "imdb": 1000, "yelp": 1000}
     for planned in m.plan.assets.values():
@@ -243,7 +300,8 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
     metadata = _latest_metadata(m, ["reviews", "split"])
     split = metadata["feature_statistics_json"]
     assert {f: s["kind"] for f, s in split.items()} == {
-        "text": "text", "sentiment": "numeric", "site": "categorical", "site_label": "numeric",
+        "text": "text", "normalized_text": "text", "sentiment": "numeric",
+        "site": "categorical", "site_label": "numeric",
     }  # fmt: skip
     text = split["text"]["partitions"]
     assert text["train"]["count"] + text["test"]["count"] == ROWS
