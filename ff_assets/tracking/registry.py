@@ -7,6 +7,7 @@ jobs score. Promotions are recorded as tags on the version they point at.
 from __future__ import annotations
 
 import getpass
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,11 @@ from ff_assets.core.specs import Threshold
 
 ALIASES = ("staging", "production")
 
+# A new SQL store is created by MLflow's alembic migrations, which keep their state in module
+# globals (`alembic.op`): two clients opening fresh stores in two threads at once break each
+# other's migration (seen in CI: "KeyError: 'script'"). Opening clients one at a time is cheap.
+_OPENING = threading.Lock()
+
 
 def registered_model_name(store: str, output: str, variant_slug: str) -> str:
     """`reviews.sentiment_prediction.tfidf`: stable per store, output and variant."""
@@ -32,8 +38,9 @@ def tracking_client(uri: str) -> MlflowClient:
     """A client for `uri` (tracking and registry), checked to answer before it is used."""
     try:
         _check_server_answers(uri)
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        client.search_experiments(max_results=1)
+        with _OPENING:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:  # unknown scheme, no server, unusable store
         raise TrackingError(
             f"MLflow tracking URI {uri!r} cannot be used: {type(exc).__name__}: {exc}. Point "
