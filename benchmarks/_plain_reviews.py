@@ -2,14 +2,15 @@
 `benchmarks/example.py`, run as a fresh process (`python benchmarks/_plain_reviews.py HOME DATA`).
 
 It does the work `ff-assets materialize` does for `ff_assets.examples.reviews:store` and keeps
-the same things: Delta tables of the source, the split, both text vectors and the four
-predictions (tokens and term counts are views in the store, so neither writes them); the
-fitted IDF, Word2Vec and four logistic regressions (Spark ML's writer); per variant an MLflow
-run, nested in one run, with params, test metrics and the inference pipeline, registered as
-`reviews.<output>.<vectorizer>` with `pip_requirements` stated. It reads the data with the
-example's own reader and starts Spark with the project's session settings, so the two differ
-only in what ff_assets adds (planning, Dagster, checks, statistics). It stores vectors as the
-store does (`stored_vectors`: standard Delta types), so both write the same tables.
+the same things: Delta tables of the source, the split (train, validation, test), both text
+vectors and the four predictions (tokens and term counts are views in the store, so neither
+writes them); the fitted IDF, Word2Vec and four logistic regressions (Spark ML's writer); per
+variant an MLflow run, nested in one run, with params, validation and test metrics and the
+inference pipeline, registered as `reviews.<output>.<vectorizer>` with `pip_requirements`
+stated. It reads the data with the example's own reader and starts Spark with the project's
+session settings, so the two differ only in what ff_assets adds (planning, Dagster, checks,
+statistics). It stores vectors as the store does (`stored_vectors`: standard Delta types), so
+both write the same tables.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def main(home: Path, data: Path) -> None:
     schema = f"{KEY} string, text string, sentiment double, site string, site_label double"
     raw = spark.createDataFrame(read_reviews(data), schema=schema)
     bucket = F.pmod(F.xxhash64(F.col(KEY).cast("string"), F.lit(7)), F.lit(10_000))
-    rows = raw.withColumn(SPLIT, F.when(bucket < 2500, "test").otherwise("train")).cache()
+    side = F.when(bucket < 2500, "test").when(bucket < 4000, "validation").otherwise("train")
+    rows = raw.withColumn(SPLIT, side).cache()
     write(rows.drop(SPLIT), "reviews_source", partitioned=False)
     write(rows, "split")
     tokenizer = RegexTokenizer(inputCol="text", outputCol="tokens", pattern="[^a-z0-9']+")
@@ -84,11 +86,11 @@ def main(home: Path, data: Path) -> None:
                 lr.write().overwrite().save(str(home / "fitted" / f"{model}_model__{name}"))
                 scored = lr.transform(vectors).cache()
                 write(scored.select(KEY, output, SPLIT), f"{output}__{name}")
-                test = scored.where(~train)
                 metrics = {
-                    f"test_{m}": MulticlassClassificationEvaluator(
+                    f"{p}_{m}": MulticlassClassificationEvaluator(
                         labelCol=label, predictionCol=output, metricName=m
-                    ).evaluate(test)
+                    ).evaluate(scored.where(F.col(SPLIT) == p))
+                    for p in ("validation", "test")
                     for m in ("accuracy", "f1")
                 }
                 scored.unpersist()

@@ -135,7 +135,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         statistics=not args.no_statistics,
     )
     if report.metrics:
-        print(table(["variant", "metric", "test value", "model version"], report.metrics))
+        headers = ["variant", "metric", "chosen on", "value", "test value", "model version"]
+        print(table(headers, [m.row() for m in report.metrics]))
     if report.success:
         return 0
     if report.not_stored:
@@ -195,7 +196,7 @@ def _tracking_uri(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from ff_assets.tracking.promotion import promote_variant
+    from ff_assets.tracking.promotion import promote_variant, promotion_line
     from ff_assets.tracking.registry import tracking_client
 
     store, plan = _plan(args)
@@ -203,27 +204,29 @@ def cmd_promote(args: argparse.Namespace) -> int:
         tracking_client(_tracking_uri(args)), plan, args.output_name, args.variant, args.to,
         version=args.version, reason=args.reason,
     )  # fmt: skip
-    checked = f" ({done.metric} {done.value:.4f})" if done.value is not None else ""
-    print(
-        f"{done.name}: {done.alias} -> version {done.version}{checked}"
-        f" (was {done.previous or 'unset'})"
-    )
+    print(promotion_line(done))
+    if done.warning:
+        print(f"warning: {done.warning}", file=sys.stderr)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ff_assets.tracking.compare import compare_variants, comparison_table
+    from ff_assets.tracking.compare import compare_output
     from ff_assets.tracking.promotion import resolve_variant
-    from ff_assets.tracking.registry import registered_model_name, tracking_client
+    from ff_assets.tracking.registry import tracking_client
 
     _, plan = _plan(args)
-    variants = plan.variants_of(args.output_name)
-    if not variants:
+    if not plan.variants_of(args.output_name):
         resolve_variant(plan, args.output_name, None)  # raises with the planned outputs
-    metric = plan.nodes[variants[0].model_node].stage.metric or "accuracy"
-    models = [(v.name, registered_model_name(plan.store, v.output, v.slug)) for v in variants]
-    rows = compare_variants(tracking_client(_tracking_uri(args)), models)
-    print(table(*comparison_table(rows, metric)))
+    comparison = compare_output(tracking_client(_tracking_uri(args)), plan, args.output_name)
+    print(table(*comparison.table()))
+    best = comparison.best
+    print(
+        f"chosen on {comparison.selects_on} rows ({comparison.metric}): "
+        f"{best.variant if best else 'no version registered yet'}"
+    )
+    if comparison.warning:
+        print(f"warning: {comparison.warning}", file=sys.stderr)
     return 0
 
 

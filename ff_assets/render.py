@@ -62,7 +62,7 @@ def plan_summary(plan: Plan) -> str:
             (
                 n.key,
                 n.stage.kind.value,
-                "train/test" if n.partitioned else "all",
+                "/".join(plan.partitions) if n.partitioned else "all",
                 n.fit_rows.value if n.fit_rows else "",
                 "shared by " + str(len(plan.users(k))) if len(plan.users(k)) > 1 else
                 ", ".join(plan.users(k)),
@@ -76,7 +76,7 @@ def plan_summary(plan: Plan) -> str:
             (
                 a.name,
                 a.role.value,
-                "train, test" if a.partitioned else "-",
+                ", ".join(plan.partitions) if a.partitioned else "-",
                 [d.asset + _rows(d) for d in a.deps],
             )
             for a in plan.assets.values()
@@ -90,7 +90,7 @@ def plan_summary(plan: Plan) -> str:
 
 
 def _rows(dep: AssetDep) -> str:
-    return " (train)" if dep.train_only else " (test)" if dep.test_only else ""
+    return " (train)" if dep.train_only else " (held out)" if dep.held_out else ""
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -98,6 +98,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     return {
         "store": plan.store,
         "outputs": list(plan.outputs),
+        "partitions": list(plan.partitions),
         "variants": [
             {
                 "name": v.name,
@@ -106,6 +107,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "stages": list(v.nodes),
                 "output_asset": v.output_asset,
                 "model": v.model_node,
+                "selects_on": plan.selects_on(v) if v.model_node else None,
             }
             for v in plan.variants
         ],
@@ -133,7 +135,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                     {
                         "asset": d.asset,
                         "features": list(d.features),
-                        "rows": "train" if d.train_only else "test" if d.test_only else "all",
+                        "rows": "train" if d.train_only else "held out" if d.held_out else "all",
                     }
                     for d in a.deps
                 ],

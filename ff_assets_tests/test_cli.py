@@ -106,6 +106,7 @@ FIXTURES = "ff_assets_tests.core.fixtures"
         ("asset_name_clash", "AssetNameClashError", "both get the asset key reviews/tokens"),
         ("unknown_metric", "UnknownMetricError", "Did you mean 'accuracy'?"),
         ("bad_owner", "InvalidOwnerError", "has owner 'ml-team@corp', which is neither"),
+        ("threshold_on_test", "TestSelectionError", "production threshold on test rows"),
     ],
 )
 def test_validate_refuses_what_would_fail_later(capsys, fixture, error, expected) -> None:

@@ -1,7 +1,7 @@
 """Dagit in a real browser: `dagster dev -w workspace.yaml` serves both example stores, their
 assets and jobs, the asset pages show the declarations (fit rows, partitions, views), the
 lineage graph's labels are unique, and "Materialize all" on the `reviews` group is one run
-(train and test) that ends in SUCCESS.
+(train, validation and test) that ends in SUCCESS.
 
 One `dagster dev` for the module, on a free port, with its own FF_ASSETS_HOME and DAGSTER_HOME
 under a temp folder; Chromium from the system (`/usr/bin/chromium`), headless, allowed to reach
@@ -338,9 +338,9 @@ def test_dagit_shows_the_reviews_group_and_its_declarations(
 
     with shots.check("features-text_vector-tfidf-partitions"):
         page.goto(f"{dagit.url}/assets/reviews/text_vector__tfidf?view=partitions")
-        for partition in ("train", "test"):
+        for partition in ("train", "validation", "test"):
             _visible(page, partition)
-        _visible(page, "Missing (2)")  # nothing materialized yet in this fresh instance
+        _visible(page, "Missing (3)")  # nothing materialized yet in this fresh instance
 
 
 def _reviews_keys() -> list[Any]:
@@ -381,7 +381,7 @@ RUN_QUERY = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run 
 
 
 LATEST_QUERY = """query($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) {
-    assetKey { path } latest: assetMaterializations(limit: 2) { runId partition } } }"""
+    assetKey { path } latest: assetMaterializations(limit: 3) { runId partition } } }"""
 CHECKED = (
     "reviews/text_vector__tfidf",
     "reviews/tfidf",
@@ -390,9 +390,9 @@ CHECKED = (
 
 
 def _expected_latest(run_id: str) -> dict[str, set[tuple[str | None, str]]]:
-    """Both partitions of a feature, the fit and the registered model: all from one run."""
+    """Every partition of a feature, the fit and the registered model: all from one run."""
     return {
-        "reviews/text_vector__tfidf": {("train", run_id), ("test", run_id)},
+        "reviews/text_vector__tfidf": {(p, run_id) for p in ("train", "validation", "test")},
         "reviews/tfidf": {(None, run_id)},
         "reviews/sentiment_model_registered__tfidf": {(None, run_id)},
     }
@@ -412,7 +412,7 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
     dagit: Dagit, page: Page, tmp_path: Path
 ) -> None:
     """ "Materialize all" on the `reviews` group, partitions "All", "Launch backfill": one run
-    of the store's job over both partitions (train..test) that materializes every asset of
+    of the store's job over every partition (train..test) that materializes every asset of
     the group, followed until Success; then the registered model's page."""
     shots = Shots(page, tmp_path)
     with shots.check("materialize-all-dialog"):
@@ -425,7 +425,7 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
         dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
         expect(dialog).to_be_visible(timeout=UI_TIMEOUT_MS)
         dialog.get_by_text("All", exact=True).click()
-        expect(dialog.get_by_text("2 partitions")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(dialog.get_by_text("3 partitions")).to_be_visible(timeout=UI_TIMEOUT_MS)
     with shots.check("materialize-all-launched"):
         dialog.get_by_role("button", name="Launch backfill").click()
         expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
@@ -470,6 +470,8 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
         _visible(page, "reviews.sentiment_prediction.tfidf", exact=False)
         _metadata(page, "model_version", "1")
         _visible(page, "test_accuracy")
+        _visible(page, "validation_accuracy")
+        _metadata(page, "selects_on", "validation")
 
     with shots.check("statistics-histogram-sentiment"):
         # The split's latest materialization: its statistics as tables and its histograms as
@@ -484,4 +486,4 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
 
     with shots.check("features-text_vector-tfidf-materialized"):
         page.goto(f"{dagit.url}/assets/reviews/text_vector__tfidf?view=partitions")
-        _visible(page, "Materialized (2)")
+        _visible(page, "Materialized (3)")

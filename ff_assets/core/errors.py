@@ -101,6 +101,13 @@ class AssetNameClashError(PlanningError):
     """Two planned assets (or an asset and a scoring source) get the same asset key."""
 
 
+class TestSelectionError(PlanningError):
+    """A choice between models (a promotion threshold) would read test rows, which turns
+    them into validation rows: choose on a validation partition instead."""
+
+    __test__ = False  # a refusal, not a pytest test class
+
+
 class UnknownNameError(FFAssetsError, LookupError):
     """A lookup (lineage, catalog) names nothing the store or plan knows."""
 

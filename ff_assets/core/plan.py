@@ -11,7 +11,20 @@ from enum import StrEnum
 from functools import cached_property
 
 from ff_assets.core.errors import UnknownNameError, did_you_mean
-from ff_assets.core.specs import FeatureSpec, FitOn, StageKind, StageSpec, Storage, Tags
+from ff_assets.core.specs import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    FeatureSpec,
+    FitOn,
+    HashSplit,
+    StageKind,
+    StageSpec,
+    Storage,
+    Tags,
+    overlap_content,
+    split_partitions,
+)
 
 Choices = tuple[tuple[str, str], ...]  # (feature, producing stage), sorted by feature
 
@@ -64,11 +77,11 @@ class AssetRole(StrEnum):
     """What an asset holds."""
 
     SOURCE = "source"  # a source's rows: the entity key and every raw feature
-    SPLIT = "split"  # the carried features, partitioned into train and test
+    SPLIT = "split"  # the carried features, partitioned into train (validation) and test
     FEATURES = "features"  # one feature computed by a transform, fitted stage or model
     FITTED = "fitted"  # a fitted Spark ML model (a fitted stage)
     MODEL = "model"  # a model fitted on train rows
-    REGISTERED = "registered"  # a model evaluated on test rows and registered in MLflow
+    REGISTERED = "registered"  # a model evaluated on held-out rows and registered in MLflow
     COMPARISON = "comparison"  # the variants of one output side by side
 
 
@@ -99,7 +112,7 @@ class AssetDep:
     asset: str
     features: tuple[str, ...]
     train_only: bool = False
-    test_only: bool = False  # evaluation reads held-out rows only
+    held_out: bool = False  # evaluation reads held-out rows only (validation and test)
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,8 @@ class Plan:
     assets: Mapping[str, PlannedAsset]
     variants: tuple[Variant, ...]
     alternatives: frozenset[str] = frozenset()  # features with several producers
+    # Every partition a split of the plan assigns rows to, in order (train first, test last).
+    partitions: tuple[str, ...] = (TRAIN, TEST)
     # What orchestration needs from the declarations, frozen with the plan, so nothing
     # downstream reads the (mutable) store again.
     features: Mapping[str, FeatureSpec] = field(default_factory=dict)
@@ -169,6 +184,27 @@ class Plan:
     description: str = ""
     owner: str = ""
     tags: Tags = ()
+
+    def selects_on(self, variant: Variant) -> str:
+        """The partition whose rows choose between the variant's models (comparison, promotion
+        threshold): `validation` when its split has one, else `test` (said plainly where it
+        is used, since choosing on test rows turns them into validation rows)."""
+        splits = (self.nodes[k].stage for k in variant.nodes)
+        has = any(VALIDATION in split_partitions(s) for s in splits if s.kind is StageKind.SPLIT)
+        return VALIDATION if has else TEST
+
+    def overlap_on(self, split: str) -> tuple[str, ...]:
+        """The features a hash split's overlap check compares across its partitions: the
+        content it declares (`overlap_on`, else `group_by`), else every feature it carries
+        except the labels fits learn (so whole duplicate rows count). None for a function."""
+        stage = self.nodes[split].stage
+        if not isinstance(stage.impl, HashSplit):
+            return ()
+        declared = overlap_content(stage)
+        if declared:
+            return (declared,)
+        labels = {n.stage.label for n in self.nodes.values() if n.stage.label}
+        return tuple(f for f in stage.outputs if f not in labels)
 
     def variants_of(self, output: str) -> tuple[Variant, ...]:
         return tuple(v for v in self.variants if v.output == output)
@@ -368,6 +404,18 @@ class LineageTree:
             "via": list(self.via),
             "children": [c.to_dict() for c in self.children],
         }
+
+
+def selection_warning(selects_on: str, what: str) -> str | None:
+    """What is said wherever test rows choose (`what` is what they choose): nothing when
+    validation rows do."""
+    if selects_on != TEST:
+        return None
+    return (
+        f"{what} are chosen on test rows, which makes them validation rows: declare "
+        "validation_fraction= on the split (store.split(..., validation_fraction=0.2)) so that "
+        "validation rows choose and test rows only report."
+    )
 
 
 def registered_name(model_node: str) -> str:

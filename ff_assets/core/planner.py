@@ -37,7 +37,7 @@ from ff_assets.core.plan import (
     variant_suffix,
 )
 from ff_assets.core.runnable import check_runnable
-from ff_assets.core.specs import StageKind, StageSpec
+from ff_assets.core.specs import TEST, TRAIN, VALIDATION, StageKind, StageSpec, split_partitions
 
 
 def plan(
@@ -96,6 +96,7 @@ def plan(
             for v in variants
         ),
         alternatives=alternatives,
+        partitions=_partitions(nodes),
         features=declared.features,
         scoring_sources=declared.scoring_sources,
         description=declared.description,
@@ -104,6 +105,17 @@ def plan(
     )
     check_runnable(planned)
     return planned
+
+
+def _partitions(nodes: Mapping[str, Node]) -> tuple[str, ...]:
+    """Every partition the plan's splits assign rows to, train first and test last."""
+    named = {
+        p
+        for n in nodes.values()
+        if n.stage.kind is StageKind.SPLIT
+        for p in split_partitions(n.stage)
+    }
+    return tuple(p for p in (TRAIN, VALIDATION, TEST) if p in named) or (TRAIN, TEST)
 
 
 def _check_pins(graph: FeatureGraph, pins: Mapping[str, str]) -> None:
@@ -289,7 +301,7 @@ def _add_model_assets(
 def _raw_rows(
     variant: Variant, nodes: Mapping[str, Node], assets: Mapping[str, PlannedAsset]
 ) -> list[AssetDep]:
-    """The source/split tables holding a variant's raw inputs and label, test rows only: the
+    """The source/split tables holding a variant's raw inputs and label, held-out rows only: the
     registered inference pipeline is evaluated on them, raw rows in, predictions out."""
     label = nodes[variant.model_node or ""].stage.label
     raw: dict[str, dict[str, None]] = {}
@@ -303,7 +315,7 @@ def _raw_rows(
                 if label and label in nodes[dep].stage.outputs:
                     raw[dep][label] = None
     return [
-        AssetDep(asset=dep, features=tuple(fs), test_only=assets[dep].partitioned)
+        AssetDep(asset=dep, features=tuple(fs), held_out=assets[dep].partitioned)
         for dep, fs in raw.items()
     ]
 

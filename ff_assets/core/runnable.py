@@ -1,6 +1,7 @@
 """Refusals of plans that are safe but would fail later, when definitions are built or a run
-starts: asset keys two assets share, a model no scoring source can feed, and a Python function
-inside a registered model's inference pipeline. Checked on the plan, before any data is read."""
+starts: asset keys two assets share, a model no scoring source can feed, a Python function
+inside a registered model's inference pipeline, and a promotion threshold that would choose on
+test rows. Checked on the plan, before any data is read."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from ff_assets.core.errors import (
     AssetNameClashError,
     MissingScoringInputError,
     PythonStageInPipelineError,
+    TestSelectionError,
     did_you_mean,
 )
 from ff_assets.core.plan import Plan, Variant
-from ff_assets.core.specs import Runtime, StageKind
+from ff_assets.core.specs import TEST, VALIDATION, Runtime, StageKind
 
 
 def check_runnable(plan: Plan) -> None:
@@ -21,6 +23,7 @@ def check_runnable(plan: Plan) -> None:
         if variant.model_node is not None:
             check_inference_pipeline(plan, variant)
             check_scoring_source(plan, variant)
+            check_threshold_rows(plan, variant)
 
 
 def check_asset_names(plan: Plan) -> None:
@@ -56,6 +59,34 @@ def check_inference_pipeline(plan: Plan, variant: Variant) -> None:
                 f"{stage.name!r} as a Spark ML Transformer (store.add(SQLTransformer(...)) or "
                 "another pyspark.ml stage), or compute its outputs in the source."
             )
+
+
+def check_threshold_rows(plan: Plan, variant: Variant) -> None:
+    """A promotion threshold chooses which model goes to production, so it reads the rows
+    that choose (validation), never test rows (they would stop being held out)."""
+    model = plan.nodes[variant.model_node or ""].stage
+    declared = model.threshold.partition if model.threshold else None
+    if declared is None or (declared == VALIDATION and plan.selects_on(variant) == VALIDATION):
+        return
+    if declared == TEST:
+        raise TestSelectionError(
+            f"model {model.name!r} declares its production threshold on test rows "
+            f"(threshold_on='test'), so test rows would choose the model and stop being held "
+            "out: drop threshold_on (the threshold is then checked on validation rows) and "
+            "declare validation_fraction= on the split."
+        )
+    if declared == VALIDATION:
+        raise TestSelectionError(
+            f"model {model.name!r} of {variant.name} declares its threshold on validation rows, "
+            "but its split has no validation partition, so the threshold would be checked on "
+            "test rows: declare validation_fraction= on the split (store.split(..., "
+            "validation_fraction=0.2))."
+        )
+    raise TestSelectionError(
+        f"model {model.name!r} declares threshold_on={declared!r}: a threshold is checked on "
+        f"{VALIDATION!r} rows (drop threshold_on, or write threshold_on='validation')."
+        f"{did_you_mean(declared, [VALIDATION])}"
+    )
 
 
 def check_scoring_source(plan: Plan, variant: Variant) -> None:

@@ -66,6 +66,11 @@ class Storage(StrEnum):
     VIEW = "view"  # a recipe: recomputed from its upstream tables whenever it is read
 
 
+# The partitions a split assigns rows to, in the order Dagster shows them (a partition range
+# from the first to the last is every partition).
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+
+
 class FitOn(StrEnum):
     """Which rows a fitted stage or model learns from."""
 
@@ -129,6 +134,7 @@ class Threshold:
 
     metric: str
     minimum: float
+    partition: str | None = None  # the rows it is checked on; None: the rows that choose
 
     def holds(self, value: float) -> bool:
         return value >= self.minimum
@@ -257,7 +263,8 @@ def _runtime(declared: Runtime | str | None, impl: Any) -> Runtime:
 
 @dataclass(frozen=True)
 class HashSplit:
-    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the fraction.
+    """A deterministic split rule: a row is `test` when hash(key, seed) falls under the test
+    fraction, `validation` when it falls in the next `validation_fraction`, else `train`.
 
     Stable across runs and machines, unlike random sampling, so a re-run never moves a row
     from test to train. With `group_by` the hash is of that feature's value, so rows of equal
@@ -271,10 +278,23 @@ class HashSplit:
     group_by: str | None = None
     overlap_on: str | None = None
     max_overlap: float = 0.01
+    validation_fraction: float = 0.0
+
+    @property
+    def partitions(self) -> tuple[str, ...]:
+        """The partitions the rule assigns rows to."""
+        return (TRAIN, VALIDATION, TEST) if self.validation_fraction else (TRAIN, TEST)
 
     @property
     def content(self) -> str | None:
         return self.overlap_on or self.group_by
+
+
+def split_partitions(stage: StageSpec) -> tuple[str, ...]:
+    """The partitions a split assigns rows to: its rule's, or train and test for a function
+    (which adds the split column itself)."""
+    rule = stage.impl
+    return rule.partitions if isinstance(rule, HashSplit) else (TRAIN, TEST)
 
 
 def overlap_content(stage: StageSpec) -> str | None:

@@ -234,6 +234,7 @@ class FeatureStore:
         name: str = "split",
         inputs: Iterable[str],
         test_fraction: float = 0.2,
+        validation_fraction: float = 0.0,
         seed: int = 42,
         group_by: str | None = None,
         overlap_on: str | None = None,
@@ -241,6 +242,10 @@ class FeatureStore:
         **meta: Any,
     ) -> StageSpec:
         """Declare a deterministic train/test split carrying `inputs` on (hash of key and seed).
+
+        `validation_fraction` adds a `validation` partition: models are fitted on train and
+        chosen (variant comparison, promotion threshold) on validation, so test rows stay
+        untouched by every choice.
 
         `group_by` hashes that feature's value instead of the key, so equal values stay on one
         side. The split's overlap check counts rows whose `overlap_on` value (default: the
@@ -250,6 +255,12 @@ class FeatureStore:
         if not 0.0 < test_fraction < 1.0:
             raise DeclarationError(
                 f"split {name!r}: test_fraction must be between 0 and 1, got {test_fraction}."
+            )
+        if not 0.0 <= validation_fraction < 1.0 or test_fraction + validation_fraction >= 1.0:
+            raise DeclarationError(
+                f"split {name!r}: validation_fraction must be at least 0 and leave train rows "
+                f"(test_fraction + validation_fraction < 1), got {validation_fraction} with "
+                f"test_fraction {test_fraction}."
             )
         if not 0.0 <= max_overlap <= 1.0:
             raise DeclarationError(
@@ -266,9 +277,11 @@ class FeatureStore:
                 )
         rule = HashSplit(
             test_fraction=test_fraction, seed=seed, group_by=group_by, overlap_on=overlap_on,
-            max_overlap=max_overlap,
+            max_overlap=max_overlap, validation_fraction=validation_fraction,
         )  # fmt: skip
         params = {"test_fraction": str(test_fraction), "seed": str(seed)}
+        if validation_fraction:
+            params["validation_fraction"] = str(validation_fraction)
         params |= {k: str(v) for k, v in (("group_by", group_by), ("overlap_on", overlap_on)) if v}
         if rule.content:
             params["max_overlap"] = str(max_overlap)
@@ -298,11 +311,20 @@ class FeatureStore:
         *,
         metric: str = "accuracy",
         threshold: float | None = None,
+        threshold_on: str | None = None,
         **overrides: Any,
     ) -> StageSpec:
         """Add an estimator with a label as a model, with its evaluation metric and an optional
-        minimum the metric must reach before the model may be promoted to `production`."""
-        bound = Threshold(metric=metric, minimum=threshold) if threshold is not None else None
+        minimum the metric must reach before the model may be promoted to `production`.
+
+        The threshold is checked on the rows that choose: `validation` when the split declares
+        it (`threshold_on` may only say so), else `test`, which the promotion says plainly.
+        """
+        bound = (
+            Threshold(metric=metric, minimum=threshold, partition=threshold_on)
+            if threshold is not None
+            else None
+        )
         return self.add(stage, kind=StageKind.MODEL, metric=metric, threshold=bound, **overrides)
 
     def plan(

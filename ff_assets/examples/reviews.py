@@ -73,7 +73,11 @@ def incoming_reviews(spark: SparkSession, data_dir: Path) -> DataFrame:
 
 
 SPLIT_INPUTS = ("text", "normalized_text", "sentiment", "site", "site_label")
-store.split(inputs=SPLIT_INPUTS, test_fraction=0.25, seed=7, group_by="normalized_text")
+# Fit on train, choose (variant comparison, promotion threshold) on validation, report test.
+store.split(
+    inputs=SPLIT_INPUTS, test_fraction=0.25, validation_fraction=0.15, seed=7,
+    group_by="normalized_text",
+)  # fmt: skip
 store.add(
     spark_stage(RegexTokenizer, inputCol="text", outputCol="tokens", pattern="[^a-z0-9']+"),
     name="tokenizer",

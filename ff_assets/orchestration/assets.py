@@ -11,6 +11,7 @@ the previous step wrote, and blocking checks re-read tables in steps of their ow
 shares frames in memory instead (see docs/ARCHITECTURE.md).
 """
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +35,9 @@ from dagster import (
 
 from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
-from ff_assets.core.specs import overlap_content
+from ff_assets.core.specs import TEST, TRAIN
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
 from ff_assets.orchestration.registration import compare, register, registered_model
-from ff_assets.spark import execute
 from ff_assets.spark.engine import (
     DISJOINT,
     FIT_ROWS,
@@ -51,23 +51,32 @@ from ff_assets.spark.engine import (
     Severity,
 )
 
-PARTITIONS = StaticPartitionsDefinition(list(execute.PARTITIONS))
-TRAIN_ONLY = SpecificPartitionsPartitionMapping(["train"])
-# Both partitions in one run: featurize all rows in one pass, fit on train, evaluate on test.
+TRAIN_ONLY = SpecificPartitionsPartitionMapping([TRAIN])
+# Every partition in one run: featurize all rows in one pass, fit on train, choose on
+# validation, report test.
 SINGLE_RUN = BackfillPolicy.single_run()
-BOTH_PARTITIONS = {
-    "dagster/asset_partition_range_start": "train",
-    "dagster/asset_partition_range_end": "test",
+EVERY_PARTITION = {  # a plan's partitions run from train to test (specs.TRAIN, VALIDATION, TEST)
+    "dagster/asset_partition_range_start": TRAIN,
+    "dagster/asset_partition_range_end": TEST,
 }
+
+
+@functools.cache
+def partitions_def(partitions: tuple[str, ...]) -> StaticPartitionsDefinition:
+    """The Dagster partitions of a plan's split rows (one object per set of partitions)."""
+    return StaticPartitionsDefinition(list(partitions))
+
+
 RESOURCES = {"spark", "settings"}
 ENGINE_RESOURCES = {*RESOURCES, "mlflow"}
 
 CHECKS = {
-    DISJOINT: "No entity key is in both the train and the test partition.",
+    DISJOINT: "No entity key is in more than one partition (train, validation, test).",
     FIT_ROWS: "Every row this fit saw is a train row of each split upstream of it.",
     SCHEMA: "The table holds the entity key and the declared features, of declared types.",
-    OVERLAP: "No row's declared content (the split's overlap_on or group_by feature) is in "
-    "both train and test: a warning above 0, an error above the split's max_overlap.",
+    OVERLAP: "No row's content (the split's overlap_on or group_by feature, else every feature "
+    "but the labels) is on more than one side: a warning above 0, an error above the split's "
+    "max_overlap.",
 }
 NON_BLOCKING = frozenset({OVERLAP})  # a warning is no reason to stop what depends on it
 SEVERITIES = {Severity.WARN: AssetCheckSeverity.WARN, Severity.ERROR: AssetCheckSeverity.ERROR}
@@ -94,7 +103,7 @@ class AssetGraph:
 def checks_of(plan: Plan, planned: PlannedAsset) -> tuple[str, ...]:
     """The checks of a planned asset (blocking unless in NON_BLOCKING)."""
     if planned.role is AssetRole.SPLIT:
-        overlap = (OVERLAP,) if overlap_content(plan.nodes[planned.node].stage) else ()
+        overlap = (OVERLAP,) if plan.overlap_on(planned.node) else ()
         return (SCHEMA, DISJOINT, *overlap)
     if planned.role in (AssetRole.FITTED, AssetRole.MODEL):
         return (FIT_ROWS,)
@@ -159,7 +168,7 @@ def execute_selection(
     partitions = (
         tuple(context.partition_keys)
         if context.has_partition_key or context.has_partition_key_range
-        else execute.PARTITIONS
+        else graph.plan.partitions
     )
     engine = Engine(
         graph.plan, context.resources.spark.spark_session, settings.layout,
@@ -250,7 +259,7 @@ def asset_spec(graph: AssetGraph, planned: PlannedAsset) -> AssetSpec:
         owners=_owners(plan, planned, node),
         tags=_tags(plan, planned, node),
         kinds=_kinds(planned),
-        partitions_def=PARTITIONS if planned.partitioned else None,
+        partitions_def=partitions_def(plan.partitions) if planned.partitioned else None,
         skippable=True,
     )
 
@@ -333,8 +342,12 @@ def _describe(plan: Plan, planned: PlannedAsset, node: Node | None) -> dict[str,
         variant = next(v for v in plan.variants if v.registered_asset == planned.name)
         metadata["variant"] = variant.name
         metadata["registered_model"] = registered_model(plan, variant)
-        tested = [d.asset for d in planned.deps if d.test_only]
-        metadata["evaluated_on"] = "test rows of " + ", ".join(tested) if tested else "all rows"
+        held_out = [d.asset for d in planned.deps if d.held_out]
+        rows = " and ".join(p for p in plan.partitions if p != TRAIN)
+        metadata["evaluated_on"] = (
+            f"{rows} rows of " + ", ".join(held_out) if held_out else "all rows"
+        )
+        metadata["selects_on"] = plan.selects_on(variant)
     feature = plan.features.get(planned.base)
     if feature is not None and feature.dtype:
         metadata["dtype"] = feature.dtype

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from ff_assets.core.specs import StageKind
-from ff_assets.orchestration.assets import BOTH_PARTITIONS, AssetGraph
+from ff_assets.orchestration.assets import EVERY_PARTITION, AssetGraph
 from ff_assets.orchestration.jobs import materialize_job_name, variant_job_name
 from ff_assets.orchestration.model_assets import Scoring
 from ff_assets.tracking.registry import aliases_of
@@ -40,7 +40,7 @@ def refit_schedule(graph: AssetGraph, cron: str = "0 3 * * 1"):
         stamp = (
             context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else ""
         )
-        return RunRequest(run_key=f"refit-{stamp}", tags=BOTH_PARTITIONS)
+        return RunRequest(run_key=f"refit-{stamp}", tags=EVERY_PARTITION)
 
     return weekly_refit
 
@@ -124,7 +124,7 @@ def source_change_sensor(graph: AssetGraph):
             # First look: remember the files; a store is materialized on purpose the first time.
             return SensorResult(skip_reason=SkipReason("first look at the data"), cursor=stamp)
         return SensorResult(
-            run_requests=[RunRequest(run_key=stamp, tags=BOTH_PARTITIONS)], cursor=stamp
+            run_requests=[RunRequest(run_key=stamp, tags=EVERY_PARTITION)], cursor=stamp
         )
 
     return source_data_changed

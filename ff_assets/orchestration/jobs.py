@@ -15,9 +15,9 @@ from dagster import (
 
 from ff_assets.core.errors import UnknownAliasError, UnknownStoreError, did_you_mean
 from ff_assets.core.plan import Plan, Variant
-from ff_assets.orchestration.assets import BOTH_PARTITIONS, AssetGraph
+from ff_assets.orchestration.assets import EVERY_PARTITION, AssetGraph
 from ff_assets.orchestration.model_assets import Scoring
-from ff_assets.tracking.promotion import promote_variant
+from ff_assets.tracking.promotion import promote_variant, promotion_line
 from ff_assets.tracking.registry import ALIASES
 
 
@@ -45,9 +45,9 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
         define_asset_job(
             materialize_job_name(store),
             selection=AssetSelection.assets(*graph.keys.values()),
-            tags=BOTH_PARTITIONS,
+            tags=EVERY_PARTITION,
             description=f"Materialize every feature, fit and model of store {store!r}: "
-            "train and test partitions in one run.",
+            "every partition in one run.",
         )
     ]
     for variant in graph.plan.variants:
@@ -58,7 +58,7 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
             define_asset_job(
                 variant_job_name(store, variant, "fit"),
                 selection=AssetSelection.assets(registered).upstream(),
-                tags=BOTH_PARTITIONS,
+                tags=EVERY_PARTITION,
                 description=f"Fit {variant.name} (train rows), evaluate it (test rows) and "
                 "register a version in MLflow.",
             )
@@ -109,9 +109,9 @@ def promote_job(plans: Sequence[Plan]) -> JobDefinition:
             config.variant or None, config.to, version=config.version or None,
             reason=config.reason,
         )  # fmt: skip
-        context.log.info(
-            f"{done.name}: {done.alias} -> version {done.version} (was {done.previous})"
-        )
+        context.log.info(promotion_line(done))
+        if done.warning:
+            context.log.warning(done.warning)
 
     @job(description="Promote a variant's registered model to staging or production.")
     def promote_model_job() -> None:

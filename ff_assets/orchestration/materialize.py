@@ -16,7 +16,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from ff_assets.config import ProjectPaths
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
-from ff_assets.orchestration.assets import BOTH_PARTITIONS
+from ff_assets.orchestration.assets import EVERY_PARTITION
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.jobs import materialize_job_name
 from ff_assets.orchestration.keys import asset_key
@@ -30,13 +30,30 @@ from ff_assets.orchestration.progress import (
 )
 
 
+@dataclass(frozen=True)
+class VariantMetric:
+    """A registered variant's metric on the partition that chooses it and on test."""
+
+    variant: str
+    metric: str
+    selects_on: str
+    value: float | str  # on `selects_on`; "n/a" when not logged
+    test_value: float | str
+    model_version: str
+
+    def row(self) -> tuple[str, str, str, float | str, float | str, str]:
+        return (self.variant, self.metric, self.selects_on, self.value, self.test_value,
+                self.model_version)  # fmt: skip
+
+
 @dataclass
 class MaterializeReport:
-    """What ran: materialized assets and each variant's test metric."""
+    """What ran: materialized assets and each variant's metric, on the rows that choose and
+    on test."""
 
     success: bool = True
     materialized: list[tuple[str, str, str]] = field(default_factory=list)
-    metrics: list[tuple[str, str, float | str, str]] = field(default_factory=list)
+    metrics: list[VariantMetric] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # per failed step: its summary
     errors: list[str] = field(default_factory=list)  # per failed step: its root cause
@@ -85,7 +102,8 @@ def materialize_store(
         run_id = str(uuid.uuid4())
         labels = {asset_key(plan.store, a): kind_label(a) for a in plan.assets.values()}
         shown = RunProgress(labels, progress)
-        progress(f"materializing {len(labels)} assets of store {store.name} (train and test)")
+        every = " and ".join(plan.partitions)
+        progress(f"materializing {len(labels)} assets of store {store.name} ({every})")
         with EventFeed(instance, run_id, shown):
             result = run_job(defs, job_name, instance, run_config=run_config, run_id=run_id)
         progress(shown.summary(success=result.success, run_id=run_id))
@@ -112,7 +130,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
-        tags=BOTH_PARTITIONS if both_partitions and job.partitions_def else None,
+        tags=EVERY_PARTITION if both_partitions and job.partitions_def else None,
         run_config=run_config,
         run_id=run_id,
         raise_on_error=False,
@@ -136,6 +154,15 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeRepo
         for variant in plan.variants:
             if variant.registered_asset == planned.name and variant.model_node:
                 metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
-                value = meta.get(f"test_{metric}", "n/a")
-                report.metrics.append((variant.name, metric, value, str(meta.get("model_version"))))
+                chooses = plan.selects_on(variant)
+                report.metrics.append(
+                    VariantMetric(
+                        variant.name,
+                        metric,
+                        chooses,
+                        meta.get(f"{chooses}_{metric}", "n/a"),
+                        meta.get(f"test_{metric}", "n/a"),
+                        str(meta.get("model_version")),
+                    )  # fmt: skip
+                )
     report.not_stored = [key.to_user_string() for key in by_key]

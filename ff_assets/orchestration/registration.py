@@ -2,10 +2,13 @@
 
 - `<model>_registered__<variant>`: the engine hands over the variant's inference pipeline
   (every stage of its traversal as one Spark `PipelineModel`, fitted stages straight from the
-  run) with its test metrics; it is logged to MLflow with params and metrics, in a run nested
-  in the Dagster run's MLflow run (the `mlflow` resource's), and registered as a new version
-  (`ff_assets.tracking.runs`, in the settings' store only);
+  run) with its metrics per partition; it is logged to MLflow with params and metrics, in a
+  run nested in the Dagster run's MLflow run (the `mlflow` resource's), and registered as a
+  new version (`ff_assets.tracking.runs`, in the settings' store only);
 - `<output>_comparison`: the variants of one output side by side, read back from MLflow.
+
+Both say which partition chooses (`Plan.selects_on`): validation when the split declares one,
+else test, with a warning that test rows then stop being held out.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pyspark
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from ff_assets.core.plan import Plan, PlannedAsset, Variant
+from ff_assets.core.plan import Plan, PlannedAsset, Variant, selection_warning
 from ff_assets.spark.engine import Evaluated
-from ff_assets.tracking.compare import compare_variants, comparison_table
+from ff_assets.tracking.compare import compare_output
 from ff_assets.tracking.registry import registered_model_name
 from ff_assets.tracking.runs import log_and_register
 
@@ -41,7 +44,8 @@ def _params(plan: Plan, variant: Variant) -> dict[str, str]:
 def register(
     context: AssetExecutionContext, graph: AssetGraph, evaluated: Evaluated
 ) -> MaterializeResult:
-    """Log a variant's inference pipeline, params and test metrics; register a version."""
+    """Log a variant's inference pipeline, params and metrics per partition; register a
+    version tagged with the partition that chooses it."""
     plan, variant = graph.plan, evaluated.variant
     tracking = context.resources.mlflow
     stage = plan.nodes[variant.model_node or ""].stage
@@ -56,15 +60,19 @@ def register(
         tracking.store, evaluated.pipeline, name=name, parent_run_id=tracking.run_id,
         run_name=variant.name, tags=tags, params=_params(plan, variant),
         metrics=evaluated.metrics, lineage={"stages": list(variant.nodes)},
-        version_tags={"dagster_run_id": run_id, "variant": variant.name},
+        version_tags={
+            "dagster_run_id": run_id, "variant": variant.name,
+            "selects_on": evaluated.selects_on,
+        },
         # Stated, not inferred: inference starts a Python subprocess per model.
         pip_requirements=[f"pyspark=={pyspark.__version__}"],
     )  # fmt: skip
     version = registered.version
-    metric = f"test_{stage.metric or 'accuracy'}"
+    metric = f"{evaluated.selects_on}_{stage.metric or 'accuracy'}"
     meets: Any = "no threshold"
     if stage.threshold and metric in evaluated.metrics:
         meets = stage.threshold.holds(evaluated.metrics[metric])
+    warning = selection_warning(evaluated.selects_on, f"{variant.name}'s production versions")
     return MaterializeResult(
         asset_key=graph.keys[evaluated.asset],
         metadata={
@@ -76,6 +84,8 @@ def register(
             "stages_in_pipeline": MetadataValue.json(list(evaluated.stages)),
             **evaluated.metrics,
             "meets_production_threshold": meets,
+            "selects_on": evaluated.selects_on,
+            **({"selection_warning": warning} if warning else {}),
         },
     )
 
@@ -83,24 +93,21 @@ def register(
 def compare(
     context: AssetExecutionContext, graph: AssetGraph, planned: PlannedAsset
 ) -> MaterializeResult:
-    """The variants of one output side by side, from the MLflow registry."""
+    """The variants of one output side by side, from the MLflow registry; the best on the
+    partition that chooses."""
     plan = graph.plan
     output = planned.base.removesuffix("_comparison")
-    variants = plan.variants_of(output)
-    metric = plan.nodes[variants[0].model_node or ""].stage.metric or "accuracy"
-    client = context.resources.settings.mlflow_client()
-    rows = compare_variants(client, [(v.name, registered_model(plan, v)) for v in variants])
-    headers, body = comparison_table(rows, metric)
-    best = max(
-        (r for r in rows if isinstance(r.metrics.get(metric), float)),
-        key=lambda r: r.metrics[metric],
-        default=None,
-    )
+    comparison = compare_output(context.resources.settings.mlflow_client(), plan, output)
+    headers, body = comparison.table()
+    best = comparison.best
+    warning = selection_warning(comparison.selects_on, f"{output}'s variants")
     return MaterializeResult(
         asset_key=graph.keys[planned.name],
         metadata={
             "comparison": MetadataValue.md(_markdown(headers, body)),
             "best_variant": best.variant if best else "none registered",
+            "selects_on": comparison.selects_on,
+            **({"selection_warning": warning} if warning else {}),
             "rows": MetadataValue.json(
                 [dict(zip(headers, map(str, r), strict=True)) for r in body]
             ),

@@ -40,10 +40,9 @@ from ff_assets.core.errors import (
     StageFailedError,
 )
 from ff_assets.core.plan import AssetRole, FitRows, Node, Plan, PlannedAsset, Variant
-from ff_assets.core.specs import StageKind, Storage, overlap_content
-from ff_assets.core.store import HashSplit
+from ff_assets.core.specs import TRAIN, HashSplit, StageKind, Storage, overlap_content
 from ff_assets.spark import execute
-from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
+from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import (
     feature_statistics,
     kind_of,
@@ -99,13 +98,15 @@ class Checked:
 
 @dataclass(frozen=True)
 class Evaluated:
-    """A model's inference pipeline and its test metrics, ready to be registered."""
+    """A model's inference pipeline and its metrics per partition (`validation_accuracy`,
+    `test_accuracy`, ...), ready to be registered; `selects_on` is the partition that chooses."""
 
     asset: str
     variant: Variant
     pipeline: PipelineModel
     metrics: dict[str, float]
     stages: tuple[str, ...]
+    selects_on: str
 
 
 @dataclass(frozen=True)
@@ -252,12 +253,13 @@ class Engine:
 
     # -- public entry points ---------------------------------------------------------------
     def run(
-        self, selection: Iterable[str], partitions: Sequence[str] = PARTITIONS
+        self, selection: Iterable[str], partitions: Sequence[str] | None = None
     ) -> Iterator[Outcome]:
-        """Materialize `selection` (planned asset names) for `partitions`, yielding outcomes
-        in dependency order."""
+        """Materialize `selection` (planned asset names) for `partitions` (default: every
+        partition of the plan), yielding outcomes in dependency order."""
         chosen = [a for a in self.plan.assets if a in set(selection)]
-        yield from _Run(self, Schedule.build(self.plan, chosen), chosen, tuple(partitions)).go()
+        wanted = tuple(partitions or self.plan.partitions)
+        yield from _Run(self, Schedule.build(self.plan, chosen), chosen, wanted).go()
 
     def load(self, asset: str, partitions: Sequence[str] | None = None) -> DataFrame:
         """An asset's rows as a DataFrame: a table read from Delta, a view recomputed from the
@@ -267,7 +269,7 @@ class Engine:
             raise DeclarationError(
                 f"asset {asset!r} is a {planned.role.value} asset, not a table of rows."
             )
-        wanted = tuple(partitions or PARTITIONS)
+        wanted = tuple(partitions or self.plan.partitions)
         if planned.storage is Storage.TABLE:
             frame = self.layout.read_table(self.spark, self.key(asset))
             if planned.partitioned:
@@ -299,7 +301,7 @@ class _Run:
         self.partitions = partitions
         # Rows every frame keeps: the run's partitions, and train rows for any fit.
         self.rows = tuple(
-            p for p in PARTITIONS if p in partitions or (p == "train" and schedule.fit)
+            p for p in self.plan.partitions if p in partitions or (p == TRAIN and schedule.fit)
         )
         self.frames: dict[str, _Frame] = {}
         self.loaded: dict[str, _Frame] = {}
@@ -463,7 +465,7 @@ class _Run:
         frame = _Frame(assigned, columns, partitioned=True)
         frame = self._maybe_cache(key, node, frame)
         self.assignment = frame  # every row, for the disjoint check
-        if set(self.rows) != set(PARTITIONS):
+        if set(self.rows) != set(self.plan.partitions):
             frame = _Frame(frame.df.where(F.col(SPLIT_COLUMN).isin(list(self.rows))), columns, True)
         return frame
 
@@ -474,7 +476,7 @@ class _Run:
         assert self.assignment is not None
         assignment = self.assignment.df.select(node.entity_key, SPLIT_COLUMN)
         path = self.e.layout.table_path(self.e.key(key))
-        stored_elsewhere = set(self.partitions) != set(PARTITIONS) and table_exists(
+        stored_elsewhere = set(self.partitions) != set(self.plan.partitions) and table_exists(
             self.e.spark, path
         )
         by_key = isinstance(node.stage.impl, HashSplit) and node.stage.impl.group_by is None
@@ -499,9 +501,9 @@ class _Run:
             self.broken[key] = f"check {DISJOINT} of {key!r} failed"
         yield Checked(
             asset=key, check=DISJOINT, passed=count == 0,
-            description=None if count == 0 else f"{count} keys are in both train and test "
+            description=None if count == 0 else f"{count} keys are in more than one partition "
             f"(e.g. {sample}): the split rule must give each key one partition; fix it and "
-            "re-materialize both partitions.",
+            "re-materialize every partition.",
             metadata={
                 "keys_in_both": count, "rows_per_partition": self.sizes.get(key, {}),
                 "method": method,
@@ -509,27 +511,33 @@ class _Run:
         )  # fmt: skip
 
     def _overlap(self, key: str, node: Node, selected: list[PlannedAsset]) -> Iterator[Checked]:
-        content = overlap_content(node.stage)
-        if content is None or self.plan.assets[key] not in selected:
+        content = self.plan.overlap_on(key)
+        if not content or self.plan.assets[key] not in selected:
             return
         rule = node.stage.impl
         assert self.assignment is not None
         both, rows, examples = execute.overlap(self.assignment.df, content, _SAMPLE)
         share = both / rows if rows else 0.0
         severity = Severity.ERROR if share > rule.max_overlap else Severity.WARN
-        how = (
-            f"grouped by {rule.group_by!r}, so equal values share a side"
-            if rule.group_by
-            else f"split by key: declare group_by={content!r} to keep equal values on one side"
-        )
+        declared = overlap_content(node.stage)
+        what = f"{declared!r}" if declared else f"copy of every feature ({', '.join(content)})"
+        if rule.group_by:
+            how = f"grouped by {rule.group_by!r}, so equal values share a side"
+        elif declared:
+            how = f"split by key: declare group_by={declared!r} to keep equal values on one side"
+        else:
+            how = (
+                "split by key: these rows are duplicates; declare group_by= a feature that "
+                "identifies them (for example a normalized text) to keep copies on one side"
+            )
         yield Checked(
             asset=key, check=OVERLAP, passed=both == 0, severity=severity,
             description=None if both == 0 else f"{both} of {rows} rows ({share:.2%}) have a "
-            f"{content!r} that is in both train and test (e.g. {examples!r}); {how}.",
+            f"{what} that is on more than one side of the split (e.g. {examples!r}); {how}.",
             metadata={
-                "content": content, "rows_in_both": both, "share_in_both": share, "rows": rows,
-                "max_overlap": rule.max_overlap, "examples": [str(e) for e in examples],
-                "group_by": rule.group_by or "",
+                "content": ", ".join(content), "rows_in_both": both, "share_in_both": share,
+                "rows": rows, "max_overlap": rule.max_overlap,
+                "examples": [str(e) for e in examples], "group_by": rule.group_by or "",
             },
         )  # fmt: skip
 
@@ -543,7 +551,7 @@ class _Run:
         self, key: str, node: Node, inputs: _Frame, selected: list[PlannedAsset], done: set[str]
     ) -> Iterator[Outcome]:
         train_only = node.fit_rows is FitRows.TRAIN and inputs.partitioned
-        rows = inputs.df.where(F.col(SPLIT_COLUMN) == "train") if train_only else inputs.df
+        rows = inputs.df.where(F.col(SPLIT_COLUMN) == TRAIN) if train_only else inputs.df
         rows = rows.drop(SPLIT_COLUMN) if SPLIT_COLUMN in rows.columns else rows
         check = self._fit_check(key, node, inputs, rows, train_only)
         fitted = execute.fit(node.stage, rows)
@@ -668,7 +676,9 @@ class _Run:
             markdown.update(histograms_markdown(stats))
             metadata["feature_statistics_json"] = stats
             first = stats[planned.features[0]]["partitions"]
-            self.sizes[node.key] = {p: s["count"] for p, s in first.items() if p in PARTITIONS}
+            self.sizes[node.key] = {
+                p: s["count"] for p, s in first.items() if p in self.plan.partitions
+            }
         yield Materialized(planned.name, metadata, markdown, paths, partitions)
         yield Checked(
             asset=planned.name, check=SCHEMA, passed=True,
@@ -738,10 +748,11 @@ class _Run:
         pipeline = PipelineModel(
             stages=[*stages, model, *execute.pyfunc_prediction(variant.output)]
         )
-        test = self.metrics.get(node.key, {}).get("test", {})
+        by_partition = self.metrics.get(node.key, {})
         return Evaluated(
             asset=planned.name, variant=variant, pipeline=pipeline,
-            metrics={f"test_{k}": v for k, v in test.items()},
+            metrics={f"{p}_{k}": v for p, m in by_partition.items() for k, v in m.items()},
+            selects_on=self.plan.selects_on(variant),
             stages=tuple(type(s).__name__ for s in stages),
         )  # fmt: skip
 

@@ -5,6 +5,7 @@ No Dagster here: the orchestration layer decides which rows come in and where re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DeclarationError, MissingColumnError
-from ff_assets.core.specs import BINARY_METRICS, REGRESSION_METRICS, HashSplit, StageSpec
+from ff_assets.core.specs import (
+    BINARY_METRICS,
+    REGRESSION_METRICS,
+    TEST,
+    TRAIN,
+    VALIDATION,
+    HashSplit,
+    StageSpec,
+)
 from ff_assets.spark.introspect import SparkStageFactory
 
 SPLIT_COLUMN = "ff_split"
-PARTITIONS = ("train", "test")
+PARTITIONS = (TRAIN, VALIDATION, TEST)  # every partition a split may assign, in order
 _BUCKETS = 10_000
 
 
@@ -52,22 +61,27 @@ def read_source(stage: StageSpec, spark: SparkSession, data_dir: Path) -> DataFr
 
 
 def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
-    """Add the train/test column: a deterministic hash of the key (of the `group_by` feature
-    when declared, so rows of equal value share a side), or the user's split rule."""
+    """Add the partition column: a deterministic hash of the key (of the `group_by` feature
+    when declared, so rows of equal value share a side), or the user's split rule.
+
+    The lowest buckets are test, the next validation: adding a validation partition moves
+    train rows only, so a row that was held out for testing stays so."""
     rule = stage.impl
     if isinstance(rule, HashSplit):
         hashed = F.col(rule.group_by or key).cast("string")
         bucket = F.pmod(F.xxhash64(hashed, F.lit(rule.seed)), F.lit(_BUCKETS))
-        cut = int(rule.test_fraction * _BUCKETS)
-        return frame.withColumn(
-            SPLIT_COLUMN, F.when(bucket < cut, F.lit("test")).otherwise(F.lit("train"))
-        )
+        test_cut = int(rule.test_fraction * _BUCKETS)
+        validation_cut = test_cut + int(rule.validation_fraction * _BUCKETS)
+        side = F.when(bucket < test_cut, F.lit(TEST))
+        if validation_cut > test_cut:
+            side = side.when(bucket < validation_cut, F.lit(VALIDATION))
+        return frame.withColumn(SPLIT_COLUMN, side.otherwise(F.lit(TRAIN)))
     if callable(rule):
         out = rule(frame)
         if SPLIT_COLUMN not in out.columns:
             raise DeclarationError(
                 f"split {stage.name!r}: its function must add a column {SPLIT_COLUMN!r} holding "
-                "'train' or 'test'."
+                "'train' or 'test' for each row."
             )
         return out
     raise DeclarationError(
@@ -76,13 +90,18 @@ def assign_split(frame: DataFrame, stage: StageSpec, key: str) -> DataFrame:
     )
 
 
-def overlap(assignment: DataFrame, content: str, sample: int) -> tuple[int, int, list[Any]]:
-    """Rows whose `content` value is in both train and test: (those rows, every row, up to
-    `sample` of those values, most repeated first). A null is no content: it never overlaps."""
-    per_value = assignment.groupBy(content).agg(
+def overlap(
+    assignment: DataFrame, content: str | Sequence[str], sample: int
+) -> tuple[int, int, list[Any]]:
+    """Rows whose `content` values are on more than one side of the split: (those rows, every
+    row, up to `sample` of those values, most repeated first). Nulls in every column are no
+    content: they never overlap."""
+    columns = [content] if isinstance(content, str) else list(content)
+    per_value = assignment.groupBy(*columns).agg(
         F.countDistinct(SPLIT_COLUMN).alias("sides"), F.count(F.lit(1)).alias("rows")
     )
-    in_both = (F.col("sides") > 1) & F.col(content).isNotNull()
+    present = functools.reduce(lambda a, b: a | b, (F.col(c).isNotNull() for c in columns))
+    in_both = (F.col("sides") > 1) & present
     totals = per_value.agg(
         F.sum(F.when(in_both, F.col("rows")).otherwise(0)).alias("both"),
         F.sum("rows").alias("rows"),
@@ -90,8 +109,10 @@ def overlap(assignment: DataFrame, content: str, sample: int) -> tuple[int, int,
     both, rows = int(totals["both"] or 0), int(totals["rows"] or 0)
     if not both:
         return 0, rows, []
-    examples = per_value.where(in_both).orderBy(F.desc("rows"), content).limit(sample).collect()
-    return both, rows, [r[content] for r in examples]
+    examples = per_value.where(in_both).orderBy(F.desc("rows"), *columns).limit(sample).collect()
+    if len(columns) == 1:
+        return both, rows, [r[columns[0]] for r in examples]
+    return both, rows, [{c: r[c] for c in columns} for r in examples]
 
 
 def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:

@@ -17,7 +17,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from ff_assets.core.errors import DataFormatError, MissingColumnError
-from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
+from ff_assets.core.specs import TEST, TRAIN
+from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.vectors import is_vector, read_vectors, stored_nulls, stored_vectors
 
 
@@ -53,7 +54,8 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
     are written, and refused otherwise.
     """
     relayout = bool(partitions) and _holds_spark_vectors(frame, path)
-    if relayout and set(partitions or ()) != set(PARTITIONS):
+    # Tables in that layout predate validation partitions: train and test are all their rows.
+    if relayout and not {TRAIN, TEST} <= set(partitions or ()):
         raise DataFormatError(
             f"table {path} stores vectors as Spark ML's `udt` type (written by an earlier "
             "ff_assets), so one partition cannot be rewritten in the new layout: materialize "

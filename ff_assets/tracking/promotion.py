@@ -39,10 +39,26 @@ def promote_variant(
     version: str | None = None,
     reason: str = "",
 ) -> Promotion:
-    """Point `alias` of the variant's registered model at `version` (default: newest)."""
+    """Point `alias` of the variant's registered model at `version` (default: newest); its
+    threshold is checked on the rows that choose the variant's models (`Plan.selects_on`)."""
     chosen = resolve_variant(plan, output, variant)
     stage = plan.nodes[chosen.model_node].stage if chosen.model_node else None
     if stage is None:
         raise UnknownNameError(f"{chosen.name} is not produced by a model: nothing to promote.")
     name = registered_model_name(plan.store, chosen.output, chosen.slug)
-    return promote(client, name, alias, version=version, threshold=stage.threshold, reason=reason)
+    return promote(
+        client, name, alias, version=version, threshold=stage.threshold,
+        partition=plan.selects_on(chosen), reason=reason,
+    )  # fmt: skip
+
+
+def promotion_line(done: Promotion) -> str:
+    """`reviews.sentiment_prediction.tfidf: production -> version 3 (validation accuracy
+    0.8123) (was 2)`: what the CLI prints and the promote job logs."""
+    checked = (
+        f" ({done.partition} {done.metric} {done.value:.4f})" if done.value is not None else ""
+    )
+    return (
+        f"{done.name}: {done.alias} -> version {done.version}{checked}"
+        f" (was {done.previous or 'unset'})"
+    )

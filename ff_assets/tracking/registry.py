@@ -19,7 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ff_assets.core.errors import MissingAliasError, PromotionRefusedError, TrackingError
-from ff_assets.core.specs import Threshold
+from ff_assets.core.plan import selection_warning
+from ff_assets.core.specs import VALIDATION, Threshold
 
 ALIASES = ("staging", "production")
 
@@ -109,16 +110,18 @@ def latest_version(client: MlflowClient, name: str) -> ModelVersion:
     return versions[0]
 
 
-def metric_of(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:
-    """The test metric logged by the run that registered `version`."""
+def metric_of(
+    client: MlflowClient, version: ModelVersion, metric: str, partition: str
+) -> float | None:
+    """The metric on `partition`'s rows logged by the run that registered `version`."""
     if not version.run_id:
         return None
-    return client.get_run(version.run_id).data.metrics.get(f"test_{metric}")
+    return client.get_run(version.run_id).data.metrics.get(f"{partition}_{metric}")
 
 
 @dataclass(frozen=True)
 class Promotion:
-    """What a promotion did."""
+    """What a promotion did; `partition` names the rows its threshold was checked on."""
 
     name: str
     alias: str
@@ -126,6 +129,14 @@ class Promotion:
     previous: str | None
     metric: str | None
     value: float | None
+    partition: str = VALIDATION
+
+    @property
+    def warning(self) -> str | None:
+        """Said when test rows decided the promotion."""
+        if self.metric is None:
+            return None
+        return selection_warning(self.partition, f"{self.name}'s production versions")
 
 
 def promote(
@@ -135,37 +146,43 @@ def promote(
     *,
     version: str | None = None,
     threshold: Threshold | None = None,
+    partition: str = VALIDATION,
     reason: str = "",
 ) -> Promotion:
-    """Point `alias` at `version` (default: the newest), after checking the threshold for
-    `production`; record who, when and why on the version. Refusals change nothing."""
+    """Point `alias` at `version` (default: the newest), after checking the threshold on
+    `partition`'s metrics for `production`; record who, when, why and on which rows it was
+    chosen on the version. Refusals change nothing."""
     if alias not in ALIASES:
         raise PromotionRefusedError(
             f"alias {alias!r} is not one ff_assets uses: choose {' or '.join(ALIASES)}."
         )
     chosen = _version(client, name, version)
-    value = metric_of(client, chosen, threshold.metric) if threshold else None
+    value = metric_of(client, chosen, threshold.metric, partition) if threshold else None
     if alias == "production" and threshold is not None:
         if value is None:
             raise PromotionRefusedError(
-                f"{name} version {chosen.version} has no test_{threshold.metric} metric, so the "
-                f"production threshold ({threshold.metric} >= {threshold.minimum}) cannot be "
-                "checked: re-materialize the variant's registered model."
+                f"{name} version {chosen.version} has no {partition}_{threshold.metric} metric, "
+                f"so the production threshold ({threshold.metric} >= {threshold.minimum} on "
+                f"{partition} rows) cannot be checked: re-materialize the variant's registered "
+                "model."
             )
         if not threshold.holds(value):
             raise PromotionRefusedError(
-                f"{name} version {chosen.version} has test {threshold.metric} {value:.4f}, below "
-                f"the production threshold {threshold.minimum}: improve the model (or lower the "
-                "threshold declared on it) and promote a version that meets it."
+                f"{name} version {chosen.version} has {partition} {threshold.metric} "
+                f"{value:.4f}, below the production threshold {threshold.minimum}: improve the "
+                "model (or lower the threshold declared on it) and promote a version that "
+                "meets it."
             )
     previous = aliases_of(client, name).get(alias)
     client.set_registered_model_alias(name, alias, chosen.version)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     record = f"{stamp} by {getpass.getuser()}: {reason or 'no reason given'}"
     client.set_model_version_tag(name, chosen.version, f"promoted_to_{alias}", record)
+    if threshold is not None and alias == "production":
+        client.set_model_version_tag(name, chosen.version, "production_threshold_on", partition)
     return Promotion(
         name=name, alias=alias, version=str(chosen.version), previous=previous,
-        metric=threshold.metric if threshold else None, value=value,
+        metric=threshold.metric if threshold else None, value=value, partition=partition,
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from ff_assets.core import (
     StageSpec,
     TargetLeakageError,
     TestLeakageError,
+    TestSelectionError,
     UnknownInputError,
     UnknownMetricError,
     UnknownNameError,
@@ -47,6 +48,7 @@ from ff_assets_tests.core.fixtures import (
     missing_scoring_input,
     python_in_pipeline,
     target_leak,
+    threshold_on_test,
     unknown_input,
     unknown_metric,
 )
@@ -68,6 +70,7 @@ REFUSED = {
     "asset_name_clash": AssetNameClashError,
     "unknown_metric": UnknownMetricError,
     "bad_owner": InvalidOwnerError,
+    "threshold_on_test": TestSelectionError,
 }
 
 
@@ -103,7 +106,7 @@ def test_fixture_modules_import_without_raising():
     # Importing a user's module only declares; refusing is planning's job (duplicate aside).
     for module in (
         cyclic, leaky, unknown_input, target_leak, explosion, explicit_all_rows,
-        missing_scoring_input, python_in_pipeline, asset_name_clash,
+        missing_scoring_input, python_in_pipeline, asset_name_clash, threshold_on_test,
     ):  # fmt: skip
         assert isinstance(module.store, FeatureStore)
     assert all(callable(m.declare) for m in (duplicate, unknown_metric, bad_owner))
@@ -567,3 +570,53 @@ def test_owners_dagster_would_refuse_are_refused_where_declared(owner):
         FeatureStore(name="bank", owner=owner)
     with pytest.raises(InvalidOwnerError, match="feature 'age' has owner"):
         FeatureSpec(name="age", owner=owner)
+
+
+# -- choosing on test rows (issue 9) ------------------------------------------------------------
+def test_a_threshold_declared_on_test_rows_is_refused_with_the_fix():
+    message = _refusal("threshold_on_test", TestSelectionError)
+    assert message.startswith(
+        "model 'sentiment_model' declares its production threshold on test rows"
+    )
+    assert "drop threshold_on" in message and "validation_fraction=" in message
+
+
+def _chooser(*, validation_fraction: float, threshold_on: str | None) -> FeatureStore:
+    store = FeatureStore(name="reviews")
+    store.add(S(name="src", kind=K.SOURCE, outputs=("text", "y"), entity_key="id"))
+    store.split(inputs=["text", "y"], validation_fraction=validation_fraction)
+    store.add(S(name="vec", kind=K.FITTED, inputs=("text",), outputs=("v",)))
+    model = S(name="m", kind=K.MODEL, inputs=("v",), outputs=("p",), label="y")
+    store.model(model, threshold=0.7, threshold_on=threshold_on)
+    return store
+
+
+def test_a_threshold_on_validation_needs_a_validation_partition():
+    with pytest.raises(TestSelectionError, match="its split has no validation partition"):
+        _chooser(validation_fraction=0.0, threshold_on="validation").plan()
+    plan = _chooser(validation_fraction=0.2, threshold_on="validation").plan()
+    assert plan.selects_on(plan.variants[0]) == "validation"
+
+
+def test_an_unknown_threshold_partition_suggests_validation():
+    with pytest.raises(TestSelectionError, match="Did you mean 'validation'"):
+        _chooser(validation_fraction=0.2, threshold_on="validaton").plan()
+
+
+def test_without_validation_test_rows_choose_and_the_plan_says_so():
+    plan = _chooser(validation_fraction=0.0, threshold_on=None).plan()
+    assert plan.partitions == ("train", "test")
+    assert plan.selects_on(plan.variants[0]) == "test"
+    with_validation = _chooser(validation_fraction=0.2, threshold_on=None).plan()
+    assert with_validation.partitions == ("train", "validation", "test")
+
+
+@pytest.mark.parametrize(
+    ("test_fraction", "validation_fraction"), [(0.2, -0.1), (0.5, 0.5), (0.3, 0.9)]
+)
+def test_split_fractions_must_leave_train_rows(test_fraction, validation_fraction):
+    store = FeatureStore(name="reviews")
+    with pytest.raises(DeclarationError, match="validation_fraction must be at least 0"):
+        store.split(
+            inputs=["text"], test_fraction=test_fraction, validation_fraction=validation_fraction
+        )

@@ -26,7 +26,7 @@ from ff_assets.config import data_dir
 from ff_assets.core.errors import TrackingError
 from ff_assets.examples import reviews
 from ff_assets.examples.data import REVIEW_FILES
-from ff_assets.orchestration.assets import BOTH_PARTITIONS
+from ff_assets.orchestration.assets import EVERY_PARTITION
 from ff_assets.orchestration.definitions import build_definitions
 from ff_assets.tracking.registry import tracking_client
 from ff_assets_tests.orchestration.tiny_store import (
@@ -169,7 +169,7 @@ def test_source_sensor_requests_a_refresh_when_a_data_file_changes(
     os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     changed = _tick(defs, name, same.cursor, instance)
     [request] = changed.run_requests
-    assert request.tags == {**BOTH_PARTITIONS, "dagster/sensor_name": name}
+    assert request.tags == {**EVERY_PARTITION, "dagster/sensor_name": name}
     assert request.run_key == changed.cursor != same.cursor
     assert _tick(defs, name, changed.cursor, instance).run_requests == []
 

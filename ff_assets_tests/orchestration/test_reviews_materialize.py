@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from ff_assets.core.plan import AssetRole
 from ff_assets.core.specs import Storage
 from ff_assets.examples import reviews
-from ff_assets.orchestration.assets import BOTH_PARTITIONS
+from ff_assets.orchestration.assets import EVERY_PARTITION
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
 from ff_assets.orchestration.keys import asset_key
 from ff_assets.spark import execute
@@ -65,13 +65,13 @@ def test_tokenizer_runs_once_per_partition_for_all_four_variants(
     assert [a.name for a in plan.assets.values() if a.base == "tokens"] == ["tokens"]
 
     partitions = _materializations(instance, AssetKey(["reviews", "tokens"]))
-    assert Counter(partitions) == {"train": 1, "test": 1}
+    assert Counter(partitions) == {"train": 1, "validation": 1, "test": 1}
     everything = [
         key
         for run_id in reviews_materialized.report.runs
         for key in materialized_keys(instance, run_id)
     ]
-    assert Counter(k for k, _ in everything)["reviews/tokens"] == 2
+    assert Counter(k for k, _ in everything)["reviews/tokens"] == 3
     tokens = reviews_materialized.load("tokens")  # a view: recomputed from the split table
     assert tokens.count() == ROWS
     assert tokens.select("review_id").distinct().count() == ROWS
@@ -81,7 +81,7 @@ def test_every_planned_asset_was_materialized(reviews_materialized: Materialized
     plan, instance = reviews_materialized.plan, reviews_materialized.instance
     for planned in plan.assets.values():
         partitions = _materializations(instance, asset_key(plan.store, planned))
-        expected = {"train", "test"} if planned.partitioned else {None}
+        expected = {"train", "validation", "test"} if planned.partitioned else {None}
         assert set(partitions) == expected, planned.name
 
 
@@ -139,7 +139,7 @@ def test_split_is_disjoint_and_its_check_passed(reviews_materialized: Materializ
 
 
 def test_test_metrics_of_all_four_variants_are_sane(reviews_materialized: Materialized) -> None:
-    metrics = {row[0]: row[2] for row in reviews_materialized.report.metrics}
+    metrics = {m.variant: m.test_value for m in reviews_materialized.report.metrics}
     assert set(metrics) == VARIANTS
     for variant, value in metrics.items():
         assert isinstance(value, float) and 0.0 <= value <= 1.0, (variant, value)
@@ -149,7 +149,7 @@ def test_test_metrics_of_all_four_variants_are_sane(reviews_materialized: Materi
 
 
 def _pandas_overlap(split: pd.DataFrame, content: str) -> int:
-    """Rows whose `content` is in both train and test, counted by pandas."""
+    """Rows whose `content` is on more than one side of the split, counted by pandas."""
     sides = split.groupby(content)[SPLIT_COLUMN].nunique()
     return int(split[content].isin(sides[sides > 1].index).sum())
 
@@ -185,7 +185,7 @@ def test_the_normalized_text_ignores_case_spaces_and_punctuation(
 def test_without_grouping_repeated_sentences_land_on_both_sides(
     reviews_materialized: Materialized,
 ) -> None:
-    """The same split by key (its seed and fraction), as the example declared it before:
+    """The same split by key (its seed and fractions), as the example declared it before:
     the overlap the check would report, counted by the engine's check and by pandas."""
     m = reviews_materialized
     grouped = m.plan.nodes["split"].stage
@@ -196,8 +196,8 @@ def test_without_grouping_repeated_sentences_land_on_both_sides(
     assigned = execute.assign_split(source, by_key, "review_id")
     both, rows, examples = execute.overlap(assigned, "normalized_text", 5)
     expected = _pandas_overlap(assigned.toPandas(), "normalized_text")
-    print(f"reviews split by key: {both} of {rows} rows have a normalized text on both sides")
-    assert both == expected == 31 and rows == ROWS and len(examples) == 5  # in the README
+    print(f"reviews split by key: {both} of {rows} rows have a normalized text on two sides")
+    assert both == expected == 35 and rows == ROWS and len(examples) == 5  # in the README
 
 
 def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -> None:
@@ -222,7 +222,7 @@ def test_delta_tables_read_back_with_spark(reviews_materialized: Materialized) -
             sizes = {
                 r[SPLIT_COLUMN]: r["count"] for r in table.groupBy(SPLIT_COLUMN).count().collect()
             }
-            assert set(sizes) == {"train", "test"}, planned.name
+            assert set(sizes) == {"train", "validation", "test"}, planned.name
 
 
 def test_rematerializing_one_partition_time_travels(reviews_materialized: Materialized) -> None:
@@ -272,12 +272,13 @@ def test_a_selection_of_one_asset_computes_only_that_asset(
     defs = build_definitions([StorePlan(reviews.store)], home=str(m.home), data_dir=str(m.data_dir))
     result = defs.resolve_job_def("Materialize__reviews").execute_in_process(
         instance=m.instance, asset_selection=[key], raise_on_error=False,
-        tags=BOTH_PARTITIONS,
+        tags=EVERY_PARTITION,
     )  # fmt: skip
     assert result.success
     assert sorted(materialized_keys(m.instance, result.run_id)) == [
         ("reviews/site_prediction__word2vec", "test"),
         ("reviews/site_prediction__word2vec", "train"),
+        ("reviews/site_prediction__word2vec", "validation"),
     ]
     steps = {e.step_key for e in result.all_events if e.step_key}
     assert steps == {"reviews__assets"}
@@ -304,7 +305,7 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
         "site": "categorical", "site_label": "numeric",
     }  # fmt: skip
     text = split["text"]["partitions"]
-    assert text["train"]["count"] + text["test"]["count"] == ROWS
+    assert sum(text[p]["count"] for p in ("train", "validation", "test")) == ROWS
     assert text["train"]["length"]["min"] >= 1 and text["train"]["vocabulary"] > 1000
     assert text["train"]["top_tokens"][0][0] == "the"  # the commonest English word
     sentiment = split["sentiment"]["partitions"]["train"]
@@ -312,8 +313,9 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
     assert {v for v, _ in split["site"]["partitions"]["test"]["top_values"]} == {
         "amazon", "imdb", "yelp",
     }  # fmt: skip
-    assert set(split["sentiment"]["drift"]) == {"test"}
-    assert split["site"]["drift"]["test"] < 0.1  # a hash split: no drift to speak of
+    assert set(split["sentiment"]["drift"]) == {"validation", "test"}
+    for partition in ("validation", "test"):  # a hash split: no drift to speak of
+        assert split["site"]["drift"][partition] < 0.1
     assert metadata["histogram_sentiment"].startswith("![sentiment](data:image/png;base64,")
     assert "**categorical**" in metadata["feature_statistics"]
     train_rows = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
@@ -323,6 +325,7 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
     assert stats["train"]["count"] == train_rows and stats["train"]["distinct"] == 3
     assert set(stats["test"]["deciles"]) <= {0.0, 1.0, 2.0}
     assert 0.45 < predictions["test_accuracy"] <= 1.0
+    assert 0.45 < predictions["validation_accuracy"] <= 1.0
     source = _latest_metadata(m, ["reviews", "reviews_source"])
     assert source["statistics_from"] == "Delta file statistics"
     assert source["feature_statistics_json"]["site_label"]["partitions"]["all"] == {

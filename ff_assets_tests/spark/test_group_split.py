@@ -137,8 +137,30 @@ def test_a_split_grouped_by_its_content_overlaps_nowhere(
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
-def test_a_split_with_no_content_declared_has_no_overlap_check(
+def test_a_split_with_no_content_declared_counts_whole_duplicate_rows(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     outcomes = _run(spark, tmp_path, build_store())
-    assert not [o for o in outcomes if isinstance(o, Checked) and o.check == OVERLAP]
+    check = _overlap(outcomes)
+    table = Layout.under(tmp_path).table_path(("dups", "split"))
+    split = spark.read.format("delta").load(str(table)).toPandas()
+    sides = split.groupby(["text", "user"])[SPLIT_COLUMN].transform("nunique")
+    expected = int((sides > 1).sum())
+    assert expected > 0  # the generated rows repeat (text, user) pairs across the split
+    assert check.metadata["content"] == "text, user"
+    assert check.metadata["rows_in_both"] == expected
+    assert "copy of every feature (text, user)" in (check.description or "")
+    assert "declare group_by=" in (check.description or "")
+
+
+def test_a_validation_partition_keeps_groups_whole_and_test_rows_where_they_were(
+    rows: DataFrame,
+) -> None:
+    two = _assigned(rows, group_by="text").set_index("id")[SPLIT_COLUMN]
+    three = _assigned(rows, group_by="text", validation_fraction=0.2)
+    assert (_sides(three, "text") == 1).all()
+    groups = three.groupby(SPLIT_COLUMN)["text"].nunique() / three["text"].nunique()
+    for partition, share in (("test", TEST_FRACTION), ("validation", 0.2), ("train", 0.55)):
+        assert abs(groups[partition] - share) < 0.05, groups
+    by_key = three.set_index("id")[SPLIT_COLUMN]
+    assert ((two == "test") == (by_key == "test")).all()  # only train rows moved

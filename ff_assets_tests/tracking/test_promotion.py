@@ -49,8 +49,8 @@ def test_promote_variant_uses_the_declared_threshold(
     client: MlflowClient, register: Register
 ) -> None:
     # reviews' sentiment_model declares threshold=0.7 on accuracy.
-    register(SENTIMENT_TFIDF, test_accuracy=0.72)
-    register(SENTIMENT_TFIDF, test_accuracy=0.65)
+    register(SENTIMENT_TFIDF, validation_accuracy=0.72)
+    register(SENTIMENT_TFIDF, validation_accuracy=0.65)
     with pytest.raises(PromotionRefusedError, match="below the production threshold 0.7"):
         promote_variant(client, PLAN, "sentiment_prediction", "tfidf", "production")
     assert aliases_of(client, SENTIMENT_TFIDF) == {}

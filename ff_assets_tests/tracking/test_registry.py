@@ -111,7 +111,7 @@ def test_server_that_answers_but_is_not_mlflow_is_left_to_mlflow(not_mlflow_serv
 
 # -- aliases -----------------------------------------------------------------------------------
 def test_missing_alias_says_how_to_set_it(client: MlflowClient, register: Register) -> None:
-    register(MODEL, test_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.9)
     with pytest.raises(MissingAliasError) as error:
         version_for_alias(client, MODEL, "production")
     message = str(error.value)
@@ -133,8 +133,8 @@ def test_latest_version_of_a_model_without_versions(client: MlflowClient) -> Non
 
 
 def test_alias_resolves_to_its_version(client: MlflowClient, register: Register) -> None:
-    register(MODEL, test_accuracy=0.9)
-    register(MODEL, test_accuracy=0.7)
+    register(MODEL, validation_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.7)
     client.set_registered_model_alias(MODEL, "staging", "1")
     assert str(version_for_alias(client, MODEL, "staging").version) == "1"
     assert str(latest_version(client, MODEL).version) == "2"
@@ -145,8 +145,8 @@ def test_alias_resolves_to_its_version(client: MlflowClient, register: Register)
 def test_promote_points_the_alias_at_the_newest_version_and_records_why(
     client: MlflowClient, register: Register
 ) -> None:
-    register(MODEL, test_accuracy=0.9)
-    register(MODEL, test_accuracy=0.95)
+    register(MODEL, validation_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.95)
     done = promote(client, MODEL, "staging", threshold=THRESHOLD, reason="weekly refit")
     assert (done.name, done.alias, done.version, done.previous) == (MODEL, "staging", "2", None)
     assert (done.metric, done.value) == ("accuracy", 0.95)
@@ -160,7 +160,7 @@ def test_promote_points_the_alias_at_the_newest_version_and_records_why(
 def test_production_promotion_meeting_the_threshold(
     client: MlflowClient, register: Register
 ) -> None:
-    register(MODEL, test_accuracy=0.8)  # the bound itself holds
+    register(MODEL, validation_accuracy=0.8)  # the bound itself holds
     done = promote(client, MODEL, "production", threshold=THRESHOLD)
     assert (done.version, done.value) == ("1", 0.8)
     assert aliases_of(client, MODEL) == {"production": "1"}
@@ -169,15 +169,15 @@ def test_production_promotion_meeting_the_threshold(
 def test_production_promotion_below_the_threshold_is_refused_and_changes_nothing(
     client: MlflowClient, register: Register
 ) -> None:
-    register(MODEL, test_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.9)
     promote(client, MODEL, "production", threshold=THRESHOLD)
     promote(client, MODEL, "staging", threshold=THRESHOLD)
-    register(MODEL, test_accuracy=0.6)
+    register(MODEL, validation_accuracy=0.6)
     before = _state(client, MODEL)
     with pytest.raises(PromotionRefusedError) as error:
         promote(client, MODEL, "production", threshold=THRESHOLD, reason="try it")
     assert str(error.value) == (
-        f"{MODEL} version 2 has test accuracy 0.6000, below the production threshold 0.8: "
+        f"{MODEL} version 2 has validation accuracy 0.6000, below the production threshold 0.8: "
         "improve the model (or lower the threshold declared on it) and promote a version that "
         "meets it."
     )
@@ -190,21 +190,21 @@ def test_staging_takes_a_version_below_the_threshold(
     client: MlflowClient, register: Register
 ) -> None:
     # The threshold guards production only: staging is where such a version gets looked at.
-    register(MODEL, test_accuracy=0.5)
+    register(MODEL, validation_accuracy=0.5)
     assert promote(client, MODEL, "staging", threshold=THRESHOLD).version == "1"
 
 
 def test_production_without_the_metric_is_refused(client: MlflowClient, register: Register) -> None:
     register(MODEL, test_f1=0.9)
     before = _state(client, MODEL)
-    with pytest.raises(PromotionRefusedError, match="has no test_accuracy metric"):
+    with pytest.raises(PromotionRefusedError, match="has no validation_accuracy metric"):
         promote(client, MODEL, "production", threshold=THRESHOLD)
     assert _state(client, MODEL) == before
 
 
 def test_unknown_alias_and_version_are_refused(client: MlflowClient, register: Register) -> None:
-    register(MODEL, test_accuracy=0.9)
-    register(MODEL, test_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.9)
+    register(MODEL, validation_accuracy=0.9)
     with pytest.raises(PromotionRefusedError, match="'champion' is not one"):
         promote(client, MODEL, "champion")
     with pytest.raises(PromotionRefusedError, match=f"{MODEL!r} has no version 7; it has 1, 2"):
