@@ -7,6 +7,8 @@ jobs score. Promotions are recorded as tags on the version they point at.
 from __future__ import annotations
 
 import getpass
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,10 +26,19 @@ from ff_assets.core.specs import VALIDATION, Threshold
 
 ALIASES = ("staging", "production")
 
-# A new SQL store is created by MLflow's alembic migrations, which keep their state in module
-# globals (`alembic.op`): two clients opening fresh stores in two threads at once break each
-# other's migration (seen in CI: "KeyError: 'script'"). Opening clients one at a time is cheap.
+# MLflow creates the tables of a new SQL store with alembic migrations, and alembic keeps the
+# migration it runs in module globals (`alembic.op`, `alembic.context`) that every thread shares.
+# Dagster uses alembic too, under its own lock: each new Dagster instance, and each new run's
+# SQLite event log, stamps its schema. A thread migrating a new MLflow store while another stamps
+# breaks one or both ("KeyError: 'script'", `op` None, DDL run on the other thread's connection).
+# Only another process keeps alembic to itself, so new SQLite stores are created in a child
+# process (`_create_sqlite_store`); opening an existing store runs no migration. Clients are
+# also opened one at a time, so two threads never create the same store twice.
 _OPENING = threading.Lock()
+_CREATE_STORE = (
+    "import sys; from mlflow.tracking import MlflowClient; "
+    "MlflowClient(tracking_uri=sys.argv[1]).search_experiments(max_results=1)"
+)
 
 
 def registered_model_name(store: str, output: str, variant_slug: str) -> str:
@@ -40,6 +51,7 @@ def tracking_client(uri: str) -> MlflowClient:
     try:
         _check_server_answers(uri)
         with _OPENING:
+            _create_sqlite_store(uri)
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             client.search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:  # unknown scheme, no server, unusable store
@@ -49,6 +61,28 @@ def tracking_client(uri: str) -> MlflowClient:
             "(http://host:5000) or a SQLite file (sqlite:////abs/path/mlflow.db)."
         ) from exc
     return client
+
+
+def _create_sqlite_store(uri: str, timeout: float = 300.0) -> None:
+    """Create the tables of a new SQLite store in a child process (see `_OPENING`). Nothing
+    to do for an existing store, another scheme or an in-memory database."""
+    scheme, _, rest = uri.partition(":///")
+    database = rest.split("?", 1)[0]
+    if scheme != "sqlite" or database in ("", ":memory:"):
+        return
+    path = Path(database)
+    if path.is_file() and path.stat().st_size > 0:
+        return
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _CREATE_STORE, uri],
+            check=True, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
+        raise MlflowException(f"creating the new store failed: {last[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise MlflowException(f"creating the new store took over {timeout:.0f} s") from exc
 
 
 def _check_server_answers(uri: str, timeout: float = 5.0) -> None:

@@ -1,6 +1,6 @@
 """The `mlflow` resource on real SQLite stores, without Spark: one MLflow run per Dagster run,
-ended when the run ends (FINISHED or FAILED), and two stores running at once in one process
-each keeping only their own runs."""
+ended when the run ends (FINISHED or FAILED), two stores running at once in one process each
+keeping only their own runs, and a new store created while another thread uses alembic."""
 
 import threading
 from collections.abc import Iterator
@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 from ff_assets.core.errors import TrackingError
 from ff_assets.orchestration.resources import FFAssetsSettings
 from ff_assets.orchestration.tracking import MlflowRunResource
+from ff_assets.tracking.registry import tracking_client
 from ff_assets.tracking.runs import active_run_id, fluent_store
-from ff_assets_tests.orchestration.tiny_store import failure_text
 
 JOB = "log_to_mlflow"
 
@@ -33,7 +33,7 @@ def log_one(context: OpExecutionContext) -> None:
     tracking = context.resources.mlflow
     tracking.client().log_metric(tracking.run_id, "logged", 1.0)
     if "wait" in context.run.tags:
-        WAIT.wait(timeout=300)  # both Dagster runs' MLflow runs are open at once
+        WAIT.wait(timeout=60)  # both Dagster runs' MLflow runs are open at once
     if context.run.tags.get("fail") == "yes":
         raise ValueError("the op failed on purpose")
 
@@ -75,6 +75,17 @@ def _runs(home: Path) -> dict[str, tuple[str, str, float | None]]:
     }
 
 
+def _errors(result: ExecuteInProcessResult) -> list[str]:
+    """Every error of the run's events with its causes: failed steps, resources and the run."""
+    texts = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            texts.append(error.message)
+            error = error.cause
+    return texts
+
+
 @pytest.fixture
 def instance() -> Iterator[DagsterInstance]:
     with DagsterInstance.ephemeral() as ephemeral:
@@ -101,19 +112,16 @@ def test_each_dagster_run_gets_one_mlflow_run_ended_with_its_outcome(
     assert artifacts == (tmp_path / "mlartifacts").resolve().as_uri()
 
 
-@pytest.mark.skip(
-    reason="flaky: one of the two runs sometimes fails before its op (CI: MLflow's alembic "
-    "migration of a fresh store raced the other thread's), and the other then waits at the "
-    "barrier; tracking_client now opens stores one at a time, but a run alone still hung here. "
-    "test_two_stores.py proves the isolation of two stores at once. To investigate (note)."
-)
 def test_two_stores_running_at_once_keep_their_own_runs(tmp_path: Path) -> None:
     homes = [tmp_path / "a", tmp_path / "b"]
     results: dict[Path, ExecuteInProcessResult] = {}
+    WAIT.reset()
 
     def run(home: Path) -> None:
         with DagsterInstance.ephemeral() as instance:
             results[home] = _run(_definitions(home), instance, wait="yes")
+        if not results[home].success:
+            WAIT.abort()  # the other run stops waiting for this one
 
     threads = [threading.Thread(target=run, args=(home,)) for home in homes]
     for thread in threads:
@@ -121,8 +129,35 @@ def test_two_stores_running_at_once_keep_their_own_runs(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     for home in homes:
-        assert results[home].success, failure_text(results[home])
+        assert results[home].success, "\n".join(_errors(results[home]))
         assert _runs(home) == {results[home].run_id: (JOB, "FINISHED", 1.0)}
+
+
+def test_a_new_store_opens_while_another_thread_makes_dagster_instances(
+    tmp_path: Path,
+) -> None:
+    # Each Dagster instance stamps its storage's schema with alembic, whose state is global;
+    # a new MLflow store's migrations in this thread must not share it (tracking_client).
+    done = threading.Event()
+    made: list[int] = []
+    failed: list[Exception] = []
+
+    def make_instances() -> None:
+        try:
+            while not done.is_set():
+                with DagsterInstance.ephemeral():
+                    made.append(1)
+        except Exception as exc:
+            failed.append(exc)
+
+    maker = threading.Thread(target=make_instances)
+    maker.start()
+    try:
+        tracking_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    finally:
+        done.set()
+        maker.join()
+    assert made and not failed  # instances were made while the store was created, and all worked
 
 
 def test_a_run_already_active_in_the_thread_is_refused(
@@ -137,12 +172,7 @@ def test_a_run_already_active_in_the_thread_is_refused(
         with fluent_store(uri):
             mlflow.end_run()
     assert not result.success
-    error = result.all_events[-1].event_specific_data.error  # type: ignore[union-attr]
-    texts = []
-    while error is not None:
-        texts.append(error.message)
-        error = error.cause
-    assert any(f"MLflow run {stray} is already active in this thread" in t for t in texts)
+    assert any(f"MLflow run {stray} is already active in this thread" in t for t in _errors(result))
 
 
 def test_the_run_id_outside_a_dagster_run_says_why(tmp_path: Path) -> None:
