@@ -267,14 +267,18 @@ def asset_spec(graph: AssetGraph, planned: PlannedAsset) -> AssetSpec:
 def _description(plan: Plan, planned: PlannedAsset, node: Node | None) -> str:
     if planned.role is AssetRole.COMPARISON:
         output = planned.base.removesuffix("_comparison")
-        return f"The variants of {output} side by side: test metrics, versions, aliases."
+        chooses = plan.selects_on(plan.variants_of(output)[0])
+        return (
+            f"The variants of {output} side by side, chosen on {chooses} rows: metrics per "
+            "partition, versions, aliases."
+        )
     assert node is not None
     stage = node.stage
     if planned.role is AssetRole.REGISTERED:
         variant = next(v for v in plan.variants if v.registered_asset == planned.name)
         return (
-            f"{stage.name} of {variant.name}: its inference pipeline, evaluated on test rows "
-            "and registered in MLflow."
+            f"{stage.name} of {variant.name}: its inference pipeline, evaluated on held-out "
+            f"rows (chosen on {plan.selects_on(variant)}) and registered in MLflow."
         )
     feature = plan.features.get(planned.base)
     if feature is not None and feature.description:
