@@ -22,14 +22,14 @@ materializations and check results, and the tracking layer logs `Evaluated` mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pyspark.ml import PipelineModel, Transformer
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ff_assets.charts import histograms_markdown
@@ -132,6 +132,8 @@ class Record:
     loaded_fitted: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables and views stored
+    evaluated: list[str] = field(default_factory=list)  # models evaluated by a pass of their own
+    counted_on_write: list[str] = field(default_factory=list)  # ... while their table was written
 
 
 # -- the schedule (pure: decided before any data is read) -------------------------------------
@@ -312,6 +314,8 @@ class _Run:
         self.fit_counts: dict[tuple[int, bool], int] = {}
         self.metrics: dict[str, dict[str, dict[str, float]]] = {}  # model -> partition -> m
         self.cells: dict[str, dict[str, execute.Cells]] = {}  # model -> partition -> counts
+        # model -> its evaluation's aggregates, observed while its predictions are written
+        self.pending: dict[str, tuple[list, Callable[[dict[str, Any]], Any]]] = {}
         self.sizes: dict[str, dict[str, int]] = {}  # node -> rows per partition written
         self.assignment: _Frame | None = None  # the split's rows, every partition
 
@@ -372,9 +376,7 @@ class _Run:
                     out = out.select(*keep, *stage.outputs)
                 frame = self._maybe_cache(key, node, _Frame(out, columns, inputs.partitioned))
                 if stage.kind is StageKind.MODEL:
-                    self.metrics[key], self.cells[key] = execute.evaluate_partitions(
-                        stage, frame.df, self.partitions
-                    )
+                    self._evaluate(key, node, frame, selected, fitted)
         if stage.kind is StageKind.SOURCE:
             frame = self._maybe_cache(key, node, frame)
         self.frames[key] = frame
@@ -385,6 +387,7 @@ class _Run:
             if planned.role in FEATURE_ROLES:
                 yield from self._store(node, planned, frame)
             elif planned.role is AssetRole.REGISTERED:
+                self._evaluated_now(key)
                 yield self._evaluated(node, planned)
         if stage.kind is StageKind.SPLIT:
             yield from self._disjoint(key, node, selected)
@@ -457,6 +460,44 @@ class _Run:
             if self.s.last_use.get(name, -1) <= index:
                 frame.df.unpersist()
                 del self.cached[name]
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluate(
+        self, key: str, node: Node, frame: _Frame, selected: list[PlannedAsset], fitted: Any
+    ) -> None:
+        """A model's metrics per partition: counted while its predictions table is written
+        when this run writes it (`counted_evaluation`), else one grouped count now."""
+        written = any(self._holds_predictions(node, p) for p in selected)
+        counted = execute.counted_evaluation(
+            node.stage, self.partitions, getattr(fitted, "numClasses", None),
+            SPLIT_COLUMN in frame.df.columns,
+        )  # fmt: skip
+        if written and counted is not None:
+            self.pending[key] = counted
+            return
+        self.metrics[key], self.cells[key] = execute.evaluate_partitions(
+            node.stage, frame.df, self.partitions
+        )
+        self.e.record.evaluated.append(key)
+
+    def _holds_predictions(self, node: Node, planned: PlannedAsset) -> bool:
+        """Whether `planned` is the table of a model node's predictions."""
+        return (
+            node.stage.kind is StageKind.MODEL
+            and planned.storage is Storage.TABLE
+            and planned.role in FEATURE_ROLES
+            and planned.features == (node.stage.outputs[0],)
+        )
+
+    def _evaluated_now(self, key: str) -> None:
+        """Evaluate a model whose counts were left for a write that did not count them."""
+        if key in self.pending:
+            del self.pending[key]
+            stage = self.plan.nodes[key].stage
+            self.metrics[key], self.cells[key] = execute.evaluate_partitions(
+                stage, self.frames[key].df, self.partitions
+            )
+            self.e.record.evaluated.append(key)
 
     # -- split -----------------------------------------------------------------------------
     def _split(self, key: str, node: Node, inputs: _Frame) -> _Frame:
@@ -619,7 +660,13 @@ class _Run:
         return df
 
     def _store(self, node: Node, planned: PlannedAsset, frame: _Frame) -> Iterator[Outcome]:
-        rows = self.rows_of(frame, node, planned)
+        rows = unobserved = self.rows_of(frame, node, planned)
+        evaluation = None
+        if node.key in self.pending and self._holds_predictions(node, planned):
+            aggregates, decode = self.pending.pop(node.key)
+            evaluation = (Observation(f"ff_assets_evaluation_{len(self.metrics)}"), decode)
+            observed = frame.df.observe(evaluation[0], *aggregates)
+            rows = self.rows_of(_Frame(observed, frame.columns, frame.partitioned), node, planned)
         key = self.e.key(planned.name)
         fields = {f.name: f.dataType.simpleString() for f in rows.schema}
         declared = self.plan.features
@@ -639,10 +686,18 @@ class _Run:
         commit = None
         finish = None
         if planned.storage is Storage.TABLE:
-            if self.e.statistics and self._observe(node, planned, rows):
+            if self.e.statistics and self._observe(node, planned, evaluation is not None):
                 # Statistics gathered while the table is written: no pass of their own.
                 rows, finish = observed_statistics(rows, planned.features, partitions)
             commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
+            if evaluation is not None:  # the model's counts, observed during the write
+                counted = evaluation[1](evaluation[0].get)
+                if counted is None:
+                    counted = execute.evaluate_partitions(
+                        node.stage, self.frames[node.key].df, self.partitions
+                    )
+                self.metrics[node.key], self.cells[node.key] = counted
+                self.e.record.counted_on_write.append(node.key)
             paths["path"] = str(self.e.layout.table_path(key))
             metadata.update({"delta_version": commit.version, "rows_written": commit.rows})
             metadata["dagster/row_count"] = commit.rows
@@ -657,11 +712,16 @@ class _Run:
             metadata.update({f"{partition}_{name}": value for name, value in values.items()})
         stats = None
         if finish is not None:
-            # Token lists and text need a row per token: one aggregation over the columns
-            # just written, read back from Delta (not a recomputation of their upstream).
+            # Token lists and text need a row per token: one aggregation over the rows just
+            # written, from memory when the frame is cached, else read back from Delta (not a
+            # recomputation of their upstream).
             stats = finish()
             if wants_tokens(stats):
-                written = read_table(self.e.spark, self.e.layout.table_path(key))
+                written = (
+                    unobserved
+                    if node.key in self.cached
+                    else read_table(self.e.spark, self.e.layout.table_path(key))
+                )
                 stats = token_statistics(written, stats, partitions)
         elif not self.e.statistics:
             stats = None
@@ -685,10 +745,11 @@ class _Run:
             description=None, metadata={"columns": fields},
         )  # fmt: skip
 
-    def _observe(self, node: Node, planned: PlannedAsset, rows: DataFrame) -> bool:
+    def _observe(self, node: Node, planned: PlannedAsset, counting: bool) -> bool:
         """Whether a table's statistics are gathered during its write (not from counts the
         run already has, nor from Delta's file statistics)."""
-        counted = self.cells.get(node.key) and planned.features == (node.stage.outputs[0],)
+        counted = self.cells.get(node.key) or counting
+        counted = counted and planned.features == (node.stage.outputs[0],)
         return not counted and not self._delta_suffices(planned)
 
     def _delta_suffices(self, planned: PlannedAsset) -> bool:

@@ -16,7 +16,7 @@ from pyspark.ml.evaluation import (
     MulticlassClassificationEvaluator,
     RegressionEvaluator,
 )
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ff_assets.core.errors import DeclarationError, MissingColumnError
@@ -95,24 +95,41 @@ def overlap(
 ) -> tuple[int, int, list[Any]]:
     """Rows whose `content` values are on more than one side of the split: (those rows, every
     row, up to `sample` of those values, most repeated first). Nulls in every column are no
-    content: they never overlap."""
+    content: they never overlap.
+
+    Rows are grouped by a 64-bit hash of their content and each side by its index, so the
+    shuffle carries two numbers a row instead of the content (a text, a whole row); the
+    examples are looked up afterwards, only when there is an overlap.
+    """
     columns = [content] if isinstance(content, str) else list(content)
-    per_value = assignment.groupBy(*columns).agg(
-        F.countDistinct(SPLIT_COLUMN).alias("sides"), F.count(F.lit(1)).alias("rows")
-    )
     present = functools.reduce(lambda a, b: a | b, (F.col(c).isNotNull() for c in columns))
-    in_both = (F.col("sides") > 1) & present
+    side = F.array_position(F.lit(list(PARTITIONS)), F.col(SPLIT_COLUMN))
+    hashed = assignment.select(
+        F.xxhash64(*columns).alias("h"), side.alias("side"), present.alias("present")
+    )
+    per_value = hashed.groupBy("h").agg(
+        F.min("side").alias("low"), F.max("side").alias("high"),
+        F.count(F.lit(1)).alias("n"), F.max("present").alias("present"),
+    )  # fmt: skip
+    in_both = (F.col("low") != F.col("high")) & F.col("present")
     totals = per_value.agg(
-        F.sum(F.when(in_both, F.col("rows")).otherwise(0)).alias("both"),
-        F.sum("rows").alias("rows"),
+        F.sum(F.when(in_both, F.col("n")).otherwise(0)).alias("both"), F.sum("n").alias("rows")
     ).first()
     both, rows = int(totals["both"] or 0), int(totals["rows"] or 0)
     if not both:
         return 0, rows, []
-    examples = per_value.where(in_both).orderBy(F.desc("rows"), *columns).limit(sample).collect()
+    top = per_value.where(in_both).orderBy(F.desc("n"), "h").limit(sample).collect()
+    order = {r["h"]: i for i, r in enumerate(top)}
+    found = (
+        assignment.select(F.xxhash64(*columns).alias("h"), *columns)
+        .where(F.col("h").isin(list(order)))
+        .dropDuplicates(["h"])
+        .collect()
+    )
+    found.sort(key=lambda r: order[r["h"]])
     if len(columns) == 1:
-        return both, rows, [r[columns[0]] for r in examples]
-    return both, rows, [{c: r[c] for c in columns} for r in examples]
+        return both, rows, [r[columns[0]] for r in found]
+    return both, rows, [{c: r[c] for c in columns} for r in found]
 
 
 def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
@@ -223,6 +240,51 @@ def evaluate_partitions(
 
 
 Cells = dict[tuple[Any, Any], int]  # (label, prediction) -> rows
+
+MAX_COUNTED_CLASSES = 20  # above it, a conditional count per cell costs more than a groupBy
+
+
+def counted_evaluation(
+    stage: StageSpec, partitions: Sequence[str], classes: int | None, has_split: bool
+) -> tuple[list[Column], Callable[[dict[str, Any]], tuple[dict, dict] | None]] | None:
+    """The evaluation of a classifier as conditional counts, one per (partition, label,
+    prediction) cell, to observe while its predictions are written (no pass of its own), and
+    the function that turns their values into `evaluate_partitions`' result; None when the
+    metric or the number of classes does not suit. The function returns None when some rows
+    fell outside the cells (a label the fit never saw): evaluate those rows by a groupBy.
+
+    Spark's classifiers predict 0 .. numClasses - 1, and learn labels of that range.
+    """
+    metric = stage.metric or "accuracy"
+    if metric not in _CONFUSION_METRICS or not classes or classes > MAX_COUNTED_CLASSES:
+        return None
+    label, prediction = F.col(stage.label or "label"), F.col(stage.outputs[0])
+    groups = [p for p in partitions if p in PARTITIONS] if has_split else ["all"]
+    values: list[float | None] = [float(c) for c in range(classes)]
+    aggregates: list[Column] = []
+    cells: list[tuple[str, float | None, float, str]] = []
+    for g, group in enumerate(groups):
+        rows = F.col(SPLIT_COLUMN) == group if has_split else F.lit(True)
+        aggregates.append(F.count(F.when(rows, 1)).alias(f"rows_{g}"))
+        for i, truth in enumerate([*values, None]):
+            is_label = label.isNull() if truth is None else label == truth
+            for j, predicted in enumerate(values):
+                name = f"cell_{g}_{i}_{j}"
+                aggregates.append(F.count(F.when(rows & is_label & (prediction == predicted), 1))
+                                  .alias(name))  # fmt: skip
+                cells.append((group, truth, predicted, name))
+
+    def decode(observed: dict[str, Any]) -> tuple[dict, dict] | None:
+        by_group: dict[str, Cells] = {}
+        for group, truth, predicted, name in cells:
+            if observed[name]:
+                by_group.setdefault(group, {})[(truth, predicted)] = int(observed[name])
+        for g, group in enumerate(groups):
+            if sum(by_group.get(group, {}).values()) != observed[f"rows_{g}"]:
+                return None
+        return {p: confusion_metrics(c) for p, c in by_group.items()}, by_group
+
+    return aggregates, decode
 
 
 def confusion_metrics(cells: Cells) -> dict[str, float]:

@@ -17,8 +17,10 @@ gives counts, moments, percentiles and top values; token lists and text get one 
 aggregation over their exploded tokens (vocabulary and top tokens need a row per token). The
 rest is arithmetic on the driver (`decode`), in plain Python, so it is tested against pandas.
 Percentiles and top values come from Spark's sketches: `percentile_approx` and `approx_top_k`
-are exact below their accuracy (10,000 rows, 10,000 distinct values); histograms and PSI of
+are exact below their accuracy (10,000 rows, 1,000 distinct values); histograms and PSI of
 continuous values are read off the 101 percentiles (exact counts when the values are few).
+Above 20,000 rows a table's tokens are counted in a seeded sample of about 20,000 rows (the
+statistics say so: `token_rows`), so the token pass costs the same on any table size.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from ff_assets.spark.execute import PARTITIONS, SPLIT_COLUMN
 from ff_assets.spark.vectors import is_vector
 
 TOP = 10  # top values and top tokens shown
-TRACKED = 10_000  # distinct values approx_top_k tracks (counts are exact below it)
+TRACKED = 1_000  # distinct values approx_top_k tracks (counts are exact below it)
+ACCURACY = 10_000  # percentile_approx's accuracy (exact below this many rows)
+TOKEN_ROWS = 20_000  # rows whose tokens are counted, at most (a seeded sample above it)
 CATEGORICAL_MAX = 50  # a string column with at most this many distinct values is categorical
 BINS = 20  # histogram bins
 PERCENTILES = [i / 100 for i in range(101)]
@@ -129,7 +133,7 @@ def statistics_aggregates(
                 ]
                 if measure in ("value", "length", "norm"):
                     aggregates.append(
-                        F.percentile_approx(value, PERCENTILES, TRACKED).alias(f"{m}_percentiles")
+                        F.percentile_approx(value, PERCENTILES, ACCURACY).alias(f"{m}_percentiles")
                     )
 
     def decode(values: dict[str, Any]) -> Stats:
@@ -377,11 +381,16 @@ def token_statistics(
     frame: DataFrame, stats: Stats, partitions: Sequence[str] | None = None
 ) -> Stats:
     """Vocabulary size and top tokens of every token list and text feature of `stats`, in one
-    aggregation over their exploded tokens; added to `stats`, which is returned."""
+    aggregation over their exploded tokens (of a seeded sample of about `TOKEN_ROWS` rows when
+    the table has more); added to `stats`, which is returned."""
     features = [f for f, s in stats.items() if s["kind"] in ("tokens", "text")]
     if not features:
         return stats
     split = SPLIT_COLUMN in frame.columns
+    rows = _rows_counted(stats[features[0]], partitions if split else None)
+    share = min(1.0, TOKEN_ROWS / rows) if rows else 1.0
+    if share < 1.0:
+        frame = frame.sample(fraction=share, seed=0)
     tagged = []
     for i, feature in enumerate(features):
         col = F.col(feature)
@@ -394,7 +403,7 @@ def token_statistics(
     exploded = frame.select(group.alias("g"), F.explode(F.concat(*tagged)).alias("x"))
     if split and partitions:
         exploded = exploded.where(F.col("g").isin(list(partitions)))
-    rows = (
+    counted = (
         exploded.groupBy("g", F.col("x.f").alias("f"))
         .agg(
             F.approx_count_distinct("x.t", DISTINCT_RSD).alias("vocabulary"),
@@ -403,7 +412,7 @@ def token_statistics(
         )
         .collect()
     )
-    for row in rows:
+    for row in counted:
         feature = features[row["f"]]
         target = stats[feature]["partitions"].get(row["g"])
         if target is None:
@@ -412,7 +421,17 @@ def token_statistics(
         target["tokens"] = int(row["tokens"])
         top = sorted(((r["item"], int(r["count"])) for r in row["top"]), key=_by_count)
         target["top_tokens"] = [[t, n] for t, n in top]
+        if share < 1.0:
+            target["token_rows"] = f"a sample of {share:.1%} of the rows"
     return stats
+
+
+def _rows_counted(feature: dict[str, Any], partitions: Sequence[str] | None) -> int:
+    """The rows of a table, from a feature's statistics (every partition of the table)."""
+    by_partition = feature["partitions"]
+    if partitions:
+        return sum(int(by_partition.get(p, {}).get("count") or 0) for p in partitions)
+    return sum(int(s.get("count") or 0) for s in by_partition.values())
 
 
 def _tagger(index: int) -> Callable[[Column], Column]:

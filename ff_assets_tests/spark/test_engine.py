@@ -73,6 +73,9 @@ def test_a_run_computes_each_shared_node_once(
     ]
     for o in evaluated:
         assert 0.5 < o.metrics["test_accuracy"] <= 1.0
+    # Each model was evaluated while its predictions table was written: no pass of its own.
+    models = {"sentiment_model[tfidf]", "sentiment_model[normalized]"}
+    assert set(record.counted_on_write) == models and record.evaluated == []
     checks = [o for o in outcomes if isinstance(o, Checked)]
     assert checks and all(c.passed for c in checks)
     assert {c.check for c in checks} == {
@@ -180,3 +183,35 @@ def test_metrics_from_one_count_match_sparks_evaluators(spark: SparkSession) -> 
             assert abs(metrics[partition][name] - expected) < 1e-12, (partition, name)
         assert sum(cells[partition].values()) == part.count()
     assert metrics["test"]["f1"] != metrics["test"]["accuracy"]  # an uneven confusion
+
+
+def test_counts_observed_during_a_write_match_the_grouped_count(spark: SparkSession) -> None:
+    """The evaluation observed while predictions are written (one conditional count per
+    cell) gives the grouped count's metrics and cells; a label outside the classes the model
+    knows (never seen in training) sends the evaluation back to the grouped count."""
+    from pyspark.sql import Observation
+
+    from ff_assets.core import StageKind, StageSpec
+    from ff_assets.spark.execute import counted_evaluation, evaluate_partitions
+
+    stage = StageSpec(name="m", kind=StageKind.MODEL, inputs=("x",), outputs=("y_hat",), label="y")
+    rows = [
+        (f"k{i}", None if i % 17 == 0 else float(i % 3), float((i // 2) % 3),
+         ("train", "validation", "test")[i % 3])
+        for i in range(400)
+    ]  # fmt: skip
+    schema = "k string, y double, y_hat double, ff_split string"
+    partitions = ("train", "validation", "test")
+    for extra, fallback in (([], False), ([("k-new", 7.0, 1.0, "test")], True)):
+        scored = spark.createDataFrame(rows + extra, schema)
+        counted = counted_evaluation(stage, partitions, 3, has_split=True)
+        assert counted is not None
+        aggregates, decode = counted
+        observation = Observation(f"evaluation_{len(extra)}")
+        scored.observe(observation, *aggregates).write.format("noop").mode("overwrite").save()
+        result = decode(observation.get)
+        if fallback:
+            assert result is None
+            continue
+        assert result == evaluate_partitions(stage, scored, partitions)
+    assert counted_evaluation(stage, partitions, 21, has_split=True) is None  # many classes
