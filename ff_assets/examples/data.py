@@ -176,9 +176,7 @@ def _number(path: Path, line: int, column: str, value: str) -> float:
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise DataFormatError(
-            f"{path}, line {line}, column {column}: {value!r} is not a number."
-        )
+        raise DataFormatError(f"{path}, line {line}, column {column}: {value!r} is not a number.")
     return number
 
 

@@ -229,5 +229,6 @@ def _version(client: MlflowClient, name: str, version: str | None) -> ModelVersi
         known = [v.version for v in client.search_model_versions(f"name = '{name}'")]
         raise PromotionRefusedError(
             f"registered model {name!r} has no version {version}; it has "
-            f"{', '.join(map(str, sorted(known, key=int))) or 'none'}."
+            f"{', '.join(map(str, sorted(known, key=int))) or 'none'}: name one of them, or "
+            "leave the version out to promote the newest."
         ) from None
