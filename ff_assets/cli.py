@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,19 +36,24 @@ class UsageError(FFAssetsError):
 def load_store(reference: str) -> FeatureStore:
     """Import `module:attribute` and check it is a FeatureStore."""
     module_name, colon, attribute = reference.partition(":")
-    if not colon or not module_name or not attribute:
+    if not colon or not module_name or not attribute or module_name.startswith("."):
         raise UsageError(
-            f"--store {reference!r} must look like MODULE:ATTRIBUTE (for example {DEFAULT_STORE})."
+            f"--store {reference!r} must look like MODULE:ATTRIBUTE, with an absolute module "
+            f"name (for example {DEFAULT_STORE})."
         )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise UsageError(
-                f"--store {reference!r}: no module named {module_name!r}. Check the name and "
+                f"--store {reference!r}: no module named {module_name!r}."
+                f"{did_you_mean(module_name, _sibling_modules(module_name))} Check the name and "
                 "that its package is installed or on PYTHONPATH."
             ) from None
-        raise
+        raise UsageError(
+            f"--store {reference!r}: module {module_name!r} imports {exc.name!r}, which is not "
+            "installed: install it in this environment (or fix that import)."
+        ) from None
     store = getattr(module, attribute, None)
     if not isinstance(store, FeatureStore):
         stores = [n for n, v in vars(module).items() if isinstance(v, FeatureStore)]
@@ -60,12 +66,31 @@ def load_store(reference: str) -> FeatureStore:
     return store
 
 
+def _sibling_modules(module_name: str) -> list[str]:
+    """Modules beside `module_name` in its deepest importable package (for a did-you-mean)."""
+    parts = module_name.split(".")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:depth])
+        try:
+            package = importlib.import_module(parent)
+        except ImportError:
+            continue
+        found = pkgutil.iter_modules(getattr(package, "__path__", []), prefix=parent + ".")
+        return [m.name for m in found]
+    return [m.name for m in pkgutil.iter_modules()]
+
+
 def _pins(values: Sequence[str] | None) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for value in values or ():
         feature, eq, stage = value.partition("=")
-        if not eq or not feature or not stage:
+        if not eq or not feature or not stage or "=" in stage:
             raise UsageError(f"--pin {value!r} must look like FEATURE=STAGE (text_vector=tfidf).")
+        if pins.get(feature, stage) != stage:
+            raise UsageError(
+                f"--pin {feature}={pins[feature]} and --pin {value}: a feature is pinned to one "
+                "producer; keep one of them."
+            )
         pins[feature] = stage
     return pins
 
@@ -165,6 +190,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     _, plan = _plan(args)
     planned = resolve_asset(plan, args.name)
+    if args.partition and args.partition not in plan.partitions:
+        raise UsageError(
+            f"--partition {args.partition!r}: store {plan.store!r} has the partitions "
+            f"{', '.join(plan.partitions)}.{did_you_mean(args.partition, plan.partitions)}"
+        )
     stats = latest_statistics(project_instance(args.home), plan, planned)
     if args.partition:
         held = sorted({p for s in stats.values() for p in s["partitions"]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HOME_ENV = "FF_ASSETS_HOME"
 DATA_DIR_ENV = "FF_DATA_DIR"
@@ -20,6 +21,23 @@ def data_dir(configured: str | os.PathLike[str] | None = None) -> Path:
     """The data folder: the one configured, else `$FF_DATA_DIR`, else `../shared/data`."""
     chosen = configured or os.environ.get(DATA_DIR_ENV) or Path.cwd().parent / "shared" / "data"
     return Path(chosen).expanduser().resolve()
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` with the password of its user info replaced by `***`: what metadata, logs and
+    errors show of a tracking or database URI (`http://ml:***@mlflow:5000`)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def redact(text: str, uri: str) -> str:
+    """`text` with the password of `uri`, wherever it appears, replaced by `***`."""
+    password = urlsplit(uri).password
+    return text.replace(uri, redact_uri(uri)).replace(password, "***") if password else text
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,9 @@ def test_lineage_unknown_name_suggests_close_ones(capsys) -> None:
         ("no_such_module_xyz:store", "no module named 'no_such_module_xyz'"),
         ("ff_assets.examples.reviews:stor", "Did you mean 'store'?"),
         ("ff_assets.examples.reviews:OWNER", "is not a FeatureStore (it has str)"),
+        (".reviews:store", "with an absolute module name"),
+        ("ff_assets.examples.reviewz:store", "Did you mean 'ff_assets.examples.reviews'"),
+        ("ff_assets.examples.reviews:store:x", "Did you mean 'store'?"),
     ],
 )
 def test_bad_store_is_a_usage_error(capsys, store: str, expected: str) -> None:
@@ -169,13 +172,47 @@ def test_bad_store_is_a_usage_error(capsys, store: str, expected: str) -> None:
         ("=tfidf", "UsageError", "must look like FEATURE=STAGE"),
         ("text_vector=tfidx", "UnknownPinError", "its producers are tfidf, word2vec"),
         ("text_vec=tfidf", "UnknownPinError", "Did you mean 'text_vector'"),
+        ("text_vector=tfidf=word2vec", "UsageError", "must look like FEATURE=STAGE"),
+        ("text_vector=tfidf --pin text_vector=word2vec", "UsageError", "pinned to one producer"),
     ],
 )
 def test_bad_pin_exits_1(capsys, pin: str, error: str, expected: str) -> None:
-    code, out, err = run(capsys, "plan", "--pin", pin)
+    code, out, err = run(capsys, "plan", *f"--pin {pin}".split())
     assert (code, out) == (1, "")
     assert err.startswith(f"error: {error}: ")
     assert expected in err
+
+
+def test_a_store_module_missing_a_dependency_says_which(capsys, tmp_path, monkeypatch) -> None:
+    (tmp_path / "needs_missing.py").write_text("import no_such_dependency_xyz\nstore = None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = run(capsys, "validate", "--store", "needs_missing:store")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: UsageError: --store 'needs_missing:store': module")
+    assert "imports 'no_such_dependency_xyz', which is not installed: install it" in err
+
+
+def test_unknown_output_suggests_a_planned_one(capsys) -> None:
+    code, out, err = run(capsys, "plan", "--output", "sentiment_predicton")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: UnproducedOutputError: ")
+    assert "'sentiment_predicton'" in err and "Did you mean 'sentiment_prediction'" in err
+
+
+def test_unknown_output_of_compare_is_refused_before_mlflow(capsys) -> None:
+    code, out, err = run(capsys, "compare", "sentiment_predicton", "--tracking-uri", "bad://x")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: UnknownNameError: store 'reviews' plans no output")
+    assert "Did you mean 'sentiment_prediction'" in err
+
+
+def test_bad_partition_is_refused_before_the_instance_is_read(capsys, tmp_path) -> None:
+    home = tmp_path / "home"
+    code, out, err = run(capsys, "stats", "split", "--partition", "tran", "--home", str(home))
+    assert (code, out) == (1, "")
+    assert err.startswith("error: UsageError: --partition 'tran': store 'reviews' has the ")
+    assert "train, validation, test. Did you mean 'train'?" in err
+    assert not home.exists()  # no Dagster instance was created to answer it
 
 
 def test_unknown_command_is_argparse_usage(capsys) -> None:

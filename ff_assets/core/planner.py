@@ -37,7 +37,15 @@ from ff_assets.core.plan import (
     variant_suffix,
 )
 from ff_assets.core.runnable import check_runnable
-from ff_assets.core.specs import TEST, TRAIN, VALIDATION, StageKind, StageSpec, split_partitions
+from ff_assets.core.specs import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    StageKind,
+    StageSpec,
+    check_max_variants,
+    split_partitions,
+)
 
 
 def plan(
@@ -65,7 +73,9 @@ def plan(
             )
     pins = dict(pins or {})
     _check_pins(graph, pins)
-    cap = max_variants or declared.max_variants
+    cap = declared.max_variants
+    if max_variants is not None:
+        cap = check_max_variants(f"plan of store {declared.store!r}", max_variants)
 
     builder = _NodeBuilder(graph)
     variants: list[Variant] = []

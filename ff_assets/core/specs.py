@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from ff_assets.core.errors import (
     DeclarationError,
@@ -111,6 +112,42 @@ def check_owner(what: str, owner: str) -> str:
     return owner
 
 
+def check_names(what: str, argument: str, names: Iterable[str]) -> tuple[str, ...]:
+    """`names` as a tuple; a single string is refused, not read as its letters."""
+    if isinstance(names, str):
+        raise DeclarationError(
+            f"{what}: {argument}={names!r} is a string, not a list of names: "
+            f"write {argument}=[{names!r}]."
+        )
+    return tuple(names)
+
+
+def check_max_variants(what: str, value: object) -> int:
+    """Raise unless `value` is a whole number of variants, at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DeclarationError(
+            f"{what}: max_variants={value!r} is not a number of variants: give a whole "
+            "number of at least 1 (the default is 64), or pin producers instead."
+        )
+    return value
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def check_choice(what: str, argument: str, kind: type[E], value: object) -> E:
+    """`value` as the enum `kind`, or DeclarationError listing the values it takes."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = [m.value for m in kind]
+        hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
+        raise DeclarationError(
+            f"{what}: {argument}={value!r} is not known.{hint} Use one of "
+            f"{', '.join(repr(a) for a in allowed)}."
+        ) from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureSpec:
     """A named column keyed by an entity key. Names are unique in a store."""
@@ -135,6 +172,14 @@ class Threshold:
     metric: str
     minimum: float
     partition: str | None = None  # the rows it is checked on; None: the rows that choose
+
+    def __post_init__(self) -> None:
+        number = isinstance(self.minimum, int | float) and not isinstance(self.minimum, bool)
+        if not number or not math.isfinite(self.minimum):
+            raise DeclarationError(
+                f"threshold={self.minimum!r} on {self.metric} is not a finite number: give the "
+                f"minimum {self.metric} a model must reach as a number (threshold=0.7)."
+            )
 
     def holds(self, value: float) -> bool:
         return value >= self.minimum
@@ -169,16 +214,18 @@ class StageSpec:
 
     def __post_init__(self) -> None:
         check_name("stage", self.name)
-        check_owner(f"stage {self.name!r}", self.owner)
-        kind = StageKind(self.kind)
+        where = f"stage {self.name!r}"
+        check_owner(where, self.owner)
+        kind = check_choice(where, "kind", StageKind, self.kind)
         object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "fit_on", FitOn(self.fit_on))
+        object.__setattr__(self, "fit_on", check_choice(where, "fit_on", FitOn, self.fit_on))
         if self.storage is not None:
-            object.__setattr__(self, "storage", _storage(self.name, self.storage))
-        object.__setattr__(self, "runtime", _runtime(self.runtime, self.impl))
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        object.__setattr__(self, "data_files", tuple(self.data_files))
+            storage = check_choice(where, "storage", Storage, self.storage)
+            object.__setattr__(self, "storage", storage)
+        object.__setattr__(self, "runtime", _runtime(where, self.runtime, self.impl))
+        for argument in ("inputs", "outputs", "data_files"):
+            names = check_names(where, argument, getattr(self, argument))
+            object.__setattr__(self, argument, names)
         object.__setattr__(self, "tags", freeze_tags(self.tags))
         object.__setattr__(self, "params", freeze_tags(self.params))
         for feature in (*self.inputs, *self.outputs):
@@ -254,9 +301,22 @@ class StageSpec:
         return self.inputs
 
 
-def _runtime(declared: Runtime | str | None, impl: Any) -> Runtime:
+STAGE_FIELDS = tuple(f.name for f in fields(StageSpec))
+
+
+def check_stage_fields(what: str, given: Iterable[str]) -> None:
+    """Raise unless every keyword in `given` is a `StageSpec` field (a typo names the field)."""
+    for keyword in given:
+        if keyword not in STAGE_FIELDS:
+            raise DeclarationError(
+                f"{what}: unknown keyword {keyword!r}.{did_you_mean(keyword, STAGE_FIELDS)} "
+                f"A stage takes {', '.join(STAGE_FIELDS)}."
+            )
+
+
+def _runtime(where: str, declared: Runtime | str | None, impl: Any) -> Runtime:
     if declared is not None:
-        return Runtime(declared)
+        return check_choice(where, "runtime", Runtime, declared)
     is_function = inspect.isroutine(impl) or isinstance(impl, functools.partial)
     return Runtime.PYTHON if is_function else Runtime.UNSPECIFIED
 
@@ -301,12 +361,3 @@ def overlap_content(stage: StageSpec) -> str | None:
     """The feature a split's overlap check counts on both sides, if the split declares one."""
     rule = stage.impl
     return rule.content if isinstance(rule, HashSplit) else None
-
-
-def _storage(stage: str, value: object) -> Storage:
-    try:
-        return Storage(value)
-    except ValueError:
-        raise DeclarationError(
-            f"stage {stage!r}: storage={value!r} is not known: use 'table' or 'view'."
-        ) from None

@@ -20,13 +20,15 @@ from ff_assets.core.plan import Plan
 from ff_assets.core.planner import plan as plan_declarations
 from ff_assets.core.specs import (
     FeatureSpec,
-    FitOn,
     HashSplit,
     StageKind,
     StageSpec,
     Threshold,
+    check_max_variants,
     check_name,
+    check_names,
     check_owner,
+    check_stage_fields,
     freeze_tags,
 )
 
@@ -59,10 +61,8 @@ class FeatureStore:
         self.description = description
         self.owner = check_owner(f"store {name!r}", owner)
         self.tags = freeze_tags(tags)
-        self.default_outputs = tuple(default_outputs)
-        if max_variants < 1:
-            raise DeclarationError(f"store {name!r}: max_variants must be at least 1.")
-        self.max_variants = max_variants
+        self.default_outputs = check_names(f"store {name!r}", "default_outputs", default_outputs)
+        self.max_variants = check_max_variants(f"store {name!r}", max_variants)
         self._stages: dict[str, StageSpec] = {}
         self._features: dict[str, FeatureSpec] = {}
         self._scoring: dict[str, StageSpec] = {}
@@ -139,6 +139,7 @@ class FeatureStore:
         """Add a StageSpec, or a stage object a registered adapter reads (a Spark ML stage as
         it is, its params saying what it reads and writes: an instance, or
         `spark_stage(Class, **params)` to declare one without a SparkContext)."""
+        check_stage_fields(f"store {self.name!r}: add()", overrides)
         adapter = None if isinstance(stage, StageSpec) else adapter_for(stage)
         if isinstance(stage, StageSpec):
             spec = replace(stage, **overrides) if overrides else stage
@@ -193,6 +194,8 @@ class FeatureStore:
         """Declare a function `(spark, data_dir) -> DataFrame` of new, unlabelled rows that the
         prediction jobs score; it is not part of the feature flow (its features are raw inputs
         of the models, not new producers)."""
+
+        check_stage_fields(f"store {self.name!r}: @scoring_source", meta)
 
         def register(fn: F) -> F:
             name = meta.pop("name", None) or fn.__name__
@@ -267,7 +270,7 @@ class FeatureStore:
                 f"split {name!r}: max_overlap is a share of rows, between 0 and 1, "
                 f"got {max_overlap}."
             )
-        inputs = tuple(inputs)
+        inputs = check_names(f"split {name!r}", "inputs", inputs)
         for argument, feature in (("group_by", group_by), ("overlap_on", overlap_on)):
             if feature is not None and feature not in inputs:
                 raise UnknownSplitFeatureError(
@@ -292,14 +295,11 @@ class FeatureStore:
         return self.add(spec)
 
     def _decorator(self, kind: StageKind, **fields: Any) -> Callable[[F], F]:
+        check_stage_fields(f"store {self.name!r}: @{kind.value}", fields)
+
         def register(fn: F) -> F:
             name = fields.pop("name", None) or fn.__name__
             description = fields.pop("description", None) or (fn.__doc__ or "").strip()
-            for key in ("inputs", "outputs"):
-                if key in fields:
-                    fields[key] = tuple(fields[key])
-            if "fit_on" in fields:
-                fields["fit_on"] = FitOn(fields["fit_on"])
             self.add(StageSpec(name=name, kind=kind, description=description, impl=fn, **fields))
             return fn
 

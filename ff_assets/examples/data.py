@@ -7,6 +7,7 @@ rows to Spark costs little and lets every error name the file, the line and the 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from ff_assets.core.errors import DataFormatError, DataNotFoundError
@@ -42,11 +43,12 @@ def require(root: Path, relative: str) -> Path:
 
 
 def _lines(path: Path) -> list[str]:
+    """The file's lines (LF or CRLF, a UTF-8 byte order mark dropped), or DataFormatError."""
     raw = path.read_bytes()
     if not raw.strip():
         raise DataFormatError(f"{path} is empty: expected one labelled row per line.")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataFormatError(
@@ -55,7 +57,14 @@ def _lines(path: Path) -> list[str]:
         ) from None
     # Split on newlines only: str.splitlines() would also split on NEL (U+0085), which the
     # imdb file has inside sentences.
-    return [line.rstrip("\r") for line in text.split("\n")]
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    for number, line in enumerate(lines, start=1):
+        if "\r" in line:
+            raise DataFormatError(
+                f"{path}, line {number}: a carriage return inside the line, which would join "
+                "rows: end lines with LF or CRLF (for example with dos2unix)."
+            )
+    return lines
 
 
 def read_reviews(root: Path) -> list[tuple[str, str, float, str, float]]:
@@ -76,6 +85,11 @@ def read_reviews(root: Path) -> list[tuple[str, str, float, str, float]]:
                 raise DataFormatError(
                     f"{path}, line {number}, column sentiment: {score!r} is not 0 or 1."
                 )
+            if not text.strip():
+                raise DataFormatError(
+                    f"{path}, line {number}, column text: no sentence before the tab; expected "
+                    "'sentence<TAB>0|1'. Remove the line or restore its sentence."
+                )
             review_id = f"{site}-{number:05d}"
             rows.append((review_id, text.strip(), float(score), site, float(site_index)))
     return rows
@@ -88,43 +102,85 @@ BANK_COLUMNS = (*BANK_NUMERIC, *BANK_CATEGORIES, *BANK_FLAGS)
 
 
 def read_bank(root: Path) -> list[dict[str, object]]:
-    """Clients of bank.csv: numbers as floats, yes/no as 1.0/0.0, a stable client_id."""
+    """Clients of bank.csv: numbers as floats, yes/no as 1.0/0.0, a stable client_id (the
+    row's position). Columns beyond the UCI ones are ignored; every row has the header's
+    number of fields."""
     path = require(root, BANK_FILE)
-    lines = _lines(path)
-    reader = csv.DictReader(lines, delimiter=";")
-    missing = [c for c in BANK_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
+    reader = csv.reader(_lines(path), delimiter=";", strict=True)
+    try:
+        header = next(reader, [])
+        position = _columns(path, header)
+        rows = []
+        for record in reader:
+            if not any(v.strip() for v in record):
+                continue
+            rows.append(_client(path, reader.line_num, header, position, record, len(rows) + 1))
+    except csv.Error as exc:
         raise DataFormatError(
-            f"{path}: column(s) {', '.join(missing)} missing from the header; expected the UCI "
-            f"bank marketing columns ({', '.join(BANK_COLUMNS)}) separated by ';'."
-        )
-    rows = []
-    for number, record in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in record.values()):
-            continue
-        row: dict[str, object] = {"client_id": f"client-{number - 1:05d}"}
-        for column in BANK_NUMERIC:
-            row[column] = _number(path, number, column, record[column])
-        for column in BANK_FLAGS:
-            row[column] = _flag(path, number, column, record[column])
-        for column in BANK_CATEGORIES:
-            row[column] = record[column]
-        rows.append(row)
+            f"{path}, line {reader.line_num}: not ';'-separated CSV ({exc}); a quote is "
+            "probably unbalanced. Fix the quoting of that line."
+        ) from None
     if not rows:
         raise DataFormatError(f"{path} has a header but no client rows.")
     return rows
 
 
-def _number(path: Path, line: int, column: str, value: str | None) -> float:
-    try:
-        return float(value or "")
-    except ValueError:
+def _columns(path: Path, header: list[str]) -> dict[str, int]:
+    """Where each UCI column is in the header, or DataFormatError naming what is wrong."""
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
         raise DataFormatError(
-            f"{path}, line {line}, column {column}: {value!r} is not a number."
-        ) from None
+            f"{path}, line 1: column(s) {', '.join(twice)} appear twice in the header: keep one."
+        )
+    missing = [c for c in BANK_COLUMNS if c not in header]
+    if missing:
+        raise DataFormatError(
+            f"{path}: column(s) {', '.join(missing)} missing from the header; expected the UCI "
+            f"bank marketing columns ({', '.join(BANK_COLUMNS)}) separated by ';'."
+        )
+    return {c: header.index(c) for c in BANK_COLUMNS}
 
 
-def _flag(path: Path, line: int, column: str, value: str | None) -> float:
+def _client(
+    path: Path,
+    line: int,
+    header: list[str],
+    position: dict[str, int],
+    record: list[str],
+    index: int,
+) -> dict[str, object]:
+    if len(record) != len(header):
+        raise DataFormatError(
+            f"{path}, line {line}: {len(record)} fields where the header has {len(header)}: "
+            "the row is truncated or has a stray ';'. Fix or remove the line."
+        )
+    row: dict[str, object] = {"client_id": f"client-{index:05d}"}
+    for column in BANK_NUMERIC:
+        row[column] = _number(path, line, column, record[position[column]])
+    for column in BANK_FLAGS:
+        row[column] = _flag(path, line, column, record[position[column]])
+    for column in BANK_CATEGORIES:
+        value = record[position[column]]
+        if not value.strip():
+            raise DataFormatError(
+                f"{path}, line {line}, column {column}: empty; the UCI file writes 'unknown' "
+                "for a missing value."
+            )
+        row[column] = value
+    return row
+
+
+def _number(path: Path, line: int, column: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise DataFormatError(f"{path}, line {line}, column {column}: {value!r} is not a number.")
+    return number
+
+
+def _flag(path: Path, line: int, column: str, value: str) -> float:
     if value not in ("yes", "no"):
         raise DataFormatError(
             f"{path}, line {line}, column {column}: {value!r} is not 'yes' or 'no'."

@@ -20,6 +20,14 @@ from ff_assets.orchestration.model_assets import Scoring
 from ff_assets.tracking.promotion import promote_variant, promotion_line
 from ff_assets.tracking.registry import ALIASES
 
+STORE_TAG = "ff_assets/store"  # on every run of a store's jobs: run queues limit on it
+
+
+def store_tags(store: str) -> dict[str, str]:
+    """The tag every job of `store` carries, so Dagster's run queue can limit a store's runs
+    (`tag_concurrency_limits` keyed on `ff_assets/store`, see docs/DEPLOYMENT.md)."""
+    return {STORE_TAG: store}
+
 
 def materialize_job_name(store: str) -> str:
     """`Materialize__reviews`: the job that materializes a whole store in one run.
@@ -45,7 +53,7 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
         define_asset_job(
             materialize_job_name(store),
             selection=AssetSelection.assets(*graph.keys.values()),
-            tags=EVERY_PARTITION,
+            tags={**EVERY_PARTITION, **store_tags(store)},
             description=f"Materialize every feature, fit and model of store {store!r}: "
             "every partition in one run.",
         )
@@ -58,7 +66,7 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
             define_asset_job(
                 variant_job_name(store, variant, "fit"),
                 selection=AssetSelection.assets(registered).upstream(),
-                tags=EVERY_PARTITION,
+                tags={**EVERY_PARTITION, **store_tags(store)},
                 description=f"Fit {variant.name} (train rows), evaluate it (test rows) and "
                 "register a version in MLflow.",
             )
@@ -68,6 +76,7 @@ def store_jobs(graph: AssetGraph, scoring: Sequence[Scoring]) -> list:
             define_asset_job(
                 variant_job_name(store, entry.variant, f"predict_{entry.alias}"),
                 selection=AssetSelection.assets(entry.source, entry.scored),
+                tags=store_tags(store),
                 description=f"Score {entry.source.to_user_string()} with the {entry.alias} "
                 f"version of {entry.model_name}.",
             )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyspark
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from ff_assets.config import redact_uri
 from ff_assets.core.plan import Plan, PlannedAsset, Variant, selection_warning
 from ff_assets.spark.engine import Evaluated
 from ff_assets.tracking.compare import compare_output
@@ -80,7 +81,7 @@ def register(
             "model_version": version,
             "model_uri": f"models:/{name}/{version}",
             "mlflow_run_id": registered.run_id,
-            "tracking_uri": tracking.store.uri,
+            "tracking_uri": redact_uri(tracking.store.uri),
             "stages_in_pipeline": MetadataValue.json(list(evaluated.stages)),
             **evaluated.metrics,
             "meets_production_threshold": meets,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
-from ff_assets.config import ProjectPaths, data_dir
+from ff_assets.config import ProjectPaths, data_dir, redact_uri
 from ff_assets.spark.session import spark_session
 from ff_assets.spark.storage import Layout
 from ff_assets.tracking.runs import DEFAULT_EXPERIMENT, TrackingStore
@@ -25,6 +25,12 @@ class FFAssetsSettings(ConfigurableResource):
     mlflow_tracking_uri: str = ""
     mlflow_experiment: str = DEFAULT_EXPERIMENT
     feature_statistics: bool = True  # one aggregation per stored table, shown in Dagit
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields as pydantic shows them, the tracking URI's password redacted."""
+        for name, value in super().__repr_args__():
+            hide = name == "mlflow_tracking_uri" and isinstance(value, str)
+            yield name, redact_uri(value) if hide else value
 
     @property
     def paths(self) -> ProjectPaths:

@@ -16,6 +16,7 @@ from dagster_mlflow import mlflow_tracking
 from mlflow.tracking import MlflowClient
 from pydantic import PrivateAttr
 
+from ff_assets.config import redact_uri
 from ff_assets.core.errors import TrackingError
 from ff_assets.orchestration.resources import FFAssetsSettings
 from ff_assets.tracking.runs import TrackingStore, active_run_id, end_run, fluent_store
@@ -81,7 +82,9 @@ class MlflowRunResource(ConfigurableResource):
                 # dagster-mlflow leaves the run it started (or resumed) active in this thread.
                 self._run_id = active_run_id()
         if self._run_id is None:
-            raise TrackingError(f"dagster-mlflow opened no MLflow run in {store.uri!r}.")
+            raise TrackingError(
+                f"dagster-mlflow opened no MLflow run in {redact_uri(store.uri)!r}."
+            )
         status = "KILLED"  # unless execution ends normally or raises
         try:
             yield self

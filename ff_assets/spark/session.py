@@ -21,6 +21,7 @@ from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
 IVY_DIR_ENV = "FF_ASSETS_IVY_DIR"
+LOOPBACK = "127.0.0.1"
 
 
 def default_ivy_dir() -> Path:
@@ -31,10 +32,26 @@ def default_ivy_dir() -> Path:
     return Path.home() / ".cache" / "ff_assets" / "ivy"
 
 
+def on_this_machine(master: str) -> bool:
+    """Whether every executor of `master` runs on this machine: `local[...]`, or a
+    standalone master on loopback (`spark://127.0.0.1:7077`)."""
+    host = master.partition("://")[2].partition(":")[0]
+    return master.startswith("local") or host in (LOOPBACK, "localhost")
+
+
 def session_conf(
-    *, conf: Mapping[str, str] | None = None, ivy_dir: Path | None = None
+    *,
+    master: str = "local[*]",
+    conf: Mapping[str, str] | None = None,
+    ivy_dir: Path | None = None,
 ) -> dict[str, str]:
-    """Every setting `spark_session` applies on top of Delta's packages; `conf` wins."""
+    """Every setting `spark_session` applies on top of Delta's packages; `conf` wins.
+
+    With a master on this machine the driver listens on loopback only (its RPC and block
+    manager ports; the UI is off). A cluster's executors must reach the driver, so with any
+    other master Spark's defaults stand: set `spark.driver.host` (and `bindAddress`) to the
+    address the executors can reach.
+    """
     settings = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -44,6 +61,8 @@ def session_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
     }
+    if on_this_machine(master):
+        settings |= {"spark.driver.bindAddress": LOOPBACK, "spark.driver.host": LOOPBACK}
     settings.update({str(key): str(value) for key, value in (conf or {}).items()})
     # Delta rebuilds a table's state with 50 tasks unless told otherwise: 3-10x slower on
     # small local tables. Follow the shuffle partitions, so a cluster setting scales both.
@@ -68,6 +87,6 @@ def spark_session(
     """
     builder = SparkSession.builder.master(master).appName(app_name)
     builder = configure_spark_with_delta_pip(builder)
-    for key, value in session_conf(conf=conf, ivy_dir=ivy_dir).items():
+    for key, value in session_conf(master=master, conf=conf, ivy_dir=ivy_dir).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from ff_assets.core.errors import UnknownNameError
+from ff_assets.core.errors import UnknownNameError, did_you_mean
 from ff_assets.core.plan import Plan, Variant
 from ff_assets.tracking.registry import Promotion, promote, registered_model_name
 
@@ -16,7 +16,7 @@ def resolve_variant(plan: Plan, output: str, variant: str | None) -> Variant:
     if not candidates:
         raise UnknownNameError(
             f"store {plan.store!r} plans no output {output!r}; planned outputs: "
-            f"{', '.join(plan.outputs)}."
+            f"{', '.join(plan.outputs)}.{did_you_mean(output, plan.outputs)}"
         )
     if not variant and len(candidates) == 1:
         return candidates[0]
@@ -24,7 +24,7 @@ def resolve_variant(plan: Plan, output: str, variant: str | None) -> Variant:
     if not name:
         raise UnknownNameError(
             f"{output} has {len(candidates)} variants ({', '.join(v.slug for v in candidates)}): "
-            "choose one with --variant."
+            "choose one with --variant (in the promote job: the config's variant)."
         )
     return plan.variant(name)
 

@@ -20,6 +20,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ff_assets.config import redact
 from ff_assets.core.errors import MissingAliasError, PromotionRefusedError, TrackingError
 from ff_assets.core.plan import selection_warning
 from ff_assets.core.specs import VALIDATION, Threshold
@@ -56,10 +57,13 @@ def tracking_client(uri: str) -> MlflowClient:
             client.search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:  # unknown scheme, no server, unusable store
         raise TrackingError(
-            f"MLflow tracking URI {uri!r} cannot be used: {type(exc).__name__}: {exc}. Point "
-            "mlflow_tracking_uri (or MLFLOW_TRACKING_URI) at a running MLflow server "
-            "(http://host:5000) or a SQLite file (sqlite:////abs/path/mlflow.db)."
-        ) from exc
+            redact(
+                f"MLflow tracking URI {uri!r} cannot be used: {type(exc).__name__}: {exc}. "
+                "Point mlflow_tracking_uri (or MLFLOW_TRACKING_URI) at a running MLflow server "
+                "(http://host:5000) or a SQLite file (sqlite:////abs/path/mlflow.db).",
+                uri,
+            )
+        ) from None
     return client
 
 
@@ -229,5 +233,6 @@ def _version(client: MlflowClient, name: str, version: str | None) -> ModelVersi
         known = [v.version for v in client.search_model_versions(f"name = '{name}'")]
         raise PromotionRefusedError(
             f"registered model {name!r} has no version {version}; it has "
-            f"{', '.join(map(str, sorted(known, key=int))) or 'none'}."
+            f"{', '.join(map(str, sorted(known, key=int))) or 'none'}: name one of them, or "
+            "leave the version out to promote the newest."
         ) from None

@@ -395,7 +395,7 @@ def test_bad_names_are_refused_wherever_they_appear(bad):
 
 
 def test_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="'estimator' is not a valid StageKind"):
+    with pytest.raises(DeclarationError, match="stage 's': kind='estimator' is not known"):
         S(name="s", kind="estimator", inputs=("a",), outputs=("b",))
 
 
@@ -435,7 +435,7 @@ def test_split_fraction_and_cap_are_checked():
     store = FeatureStore(name="bank")
     with pytest.raises(DeclarationError, match="test_fraction must be between 0 and 1"):
         store.split(inputs=["a"], test_fraction=1.0)
-    with pytest.raises(DeclarationError, match="max_variants must be at least 1"):
+    with pytest.raises(DeclarationError, match="max_variants=0 is not a number of variants"):
         FeatureStore(name="bank", max_variants=0)
 
 

@@ -158,6 +158,20 @@ def test_checks_and_jobs(defs: Definitions) -> None:
     assert {"spark", "settings", "delta_io_manager", "mlflow"} <= set(defs.resources)
 
 
+def test_every_job_of_a_store_carries_the_store_tag(defs: Definitions) -> None:
+    by_store: dict[str, set[str]] = {}
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__ASSET_JOB") or job.name == "promote_model_job":
+            continue
+        store = job.run_tags.get("ff_assets/store")
+        assert store in STORES, f"job {job.name} carries no ff_assets/store tag: {job.run_tags}"
+        by_store.setdefault(store, set()).add(job.name)
+    for store, jobs in by_store.items():
+        assert f"Materialize__{store}" in jobs
+        assert all(name.startswith((f"{store}__", "Materialize__")) for name in jobs)
+        assert any(name.endswith("__predict_production") for name in jobs)
+
+
 def test_only_the_overlap_check_does_not_block(defs: Definitions) -> None:
     specs = [s for a in defs.resolve_asset_graph().assets_defs for s in a.check_specs]
     assert {(s.name, s.blocking) for s in specs} == {

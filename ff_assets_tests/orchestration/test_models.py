@@ -126,9 +126,18 @@ def test_promote_job_refuses_a_version_below_the_threshold_and_changes_nothing(
     [
         ({"variant": "tfidf", "to": "prod"}, "to='prod': choose staging or production."),
         ({"variant": "tfidff", "to": "staging"}, "Did you mean 'sentiment_prediction[tfidf]'"),
-        ({"to": "staging"}, "has 2 variants (tfidf, normalized): choose one with --variant."),
+        (
+            {"to": "staging"},
+            "has 2 variants (tfidf, normalized): choose one with --variant "
+            "(in the promote job: the config's variant).",
+        ),
+        ({"to": "Production"}, "to='Production': choose staging or production."),
+        ({"variant": "tfidf", "store": "tiny2"}, "store='tiny2': this code location serves tiny"),
+        ({"output": "sentiment_predicton"}, "Did you mean 'sentiment_prediction'?"),
+        ({"variant": "tfidf", "version": "7"}, "has no version 7; it has 1, 2: name one"),
+        ({"variant": "tfidf", "version": "one"}, "has no version one; it has 1, 2"),
     ],
-    ids=["alias", "variant", "no variant"],
+    ids=["alias", "variant", "no variant", "alias case", "store", "output", "version", "word"],
 )
 def test_promote_job_config_errors_say_what_to_choose(
     hand_registry: tuple[Definitions, MlflowClient],

@@ -53,6 +53,20 @@ def test_conf_overrides_every_default() -> None:
     assert conf["spark.ui.enabled"] == "true"
 
 
+@pytest.mark.parametrize("master", ["local[*]", "local[2]", "spark://127.0.0.1:7077"])
+def test_a_master_on_this_machine_binds_the_driver_to_loopback(master: str) -> None:
+    conf = session_conf(master=master)
+    assert conf["spark.driver.bindAddress"] == conf["spark.driver.host"] == "127.0.0.1"
+    assert conf["spark.ui.enabled"] == "false"
+
+
+def test_a_cluster_master_keeps_sparks_driver_address_and_conf_overrides_it() -> None:
+    conf = session_conf(master="spark://spark-master.internal:7077")
+    assert "spark.driver.bindAddress" not in conf and "spark.driver.host" not in conf
+    chosen = session_conf(master="local[*]", conf={"spark.driver.bindAddress": "0.0.0.0"})
+    assert chosen["spark.driver.bindAddress"] == "0.0.0.0"
+
+
 @pytest.mark.integration
 def test_session_is_shared_and_delta_enabled(spark: SparkSession) -> None:
     assert spark_session() is spark
