@@ -266,6 +266,8 @@ class StageSpec:
                 )
         elif self.label is not None and kind is not StageKind.FITTED:
             raise DeclarationError(f"{where} cannot have a label: only estimators learn from one.")
+        elif self.label is not None:  # a fitted stage may learn from a label too
+            check_name(f"label of {where}", self.label)
         if self.fit_on is FitOn.EXTERNAL and not (self.external_reason or "").strip():
             raise DeclarationError(
                 f"{where} is fitted on external data: say why with external_reason= "

@@ -620,3 +620,10 @@ def test_split_fractions_must_leave_train_rows(test_fraction, validation_fractio
         store.split(
             inputs=["text"], test_fraction=test_fraction, validation_fraction=validation_fraction
         )
+
+
+def test_a_fitted_stages_label_must_be_a_feature_name():
+    # Found by the random declarations: the label of a fitted stage was not checked, and the
+    # store then failed when listing its features.
+    with pytest.raises(DeclarationError, match="label of stage 'src' \\(fitted\\)"):
+        S(name="src", kind=K.FITTED, inputs=("text",), outputs=("vec",), label="1x")
