@@ -162,6 +162,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     if report.metrics:
         headers = ["variant", "metric", "chosen on", "value", "test value", "model version"]
         print(table(headers, [m.row() for m in report.metrics]))
+        from ff_assets.core.plan import selection_warning
+
+        on_test = [m.variant for m in report.metrics if m.selects_on == "test"]
+        if on_test:
+            _say(f"warning: {selection_warning('test', 'the models of ' + ', '.join(on_test))}")
     if report.success:
         return 0
     if report.not_stored:

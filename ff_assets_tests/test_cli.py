@@ -290,6 +290,10 @@ def test_materialize_prints_a_line_per_asset_and_no_dagster_events(
     for noise in DAGSTER_EVENTS:
         assert noise not in out + err
     assert "sentiment_prediction[tfidf]" in out and "accuracy" in out  # the results table
+    assert out.splitlines()[0].split()[:4] == ["variant", "metric", "chosen", "on"]
+    # The tiny store has no validation partition: the command says that test rows chose.
+    assert "warning: the models of sentiment_prediction[tfidf]" in err
+    assert "are chosen on test rows" in err
 
 
 @pytest.mark.integration
