@@ -187,10 +187,17 @@ class Schedule:
                 stored = [a for a in plan.assets.values() if a.node == key and a.name in chosen]
                 tables = [a for a in stored if a.role in FEATURE_ROLES]
                 # A table's write is one use (its statistics are observed during it); a model's
-                # evaluation is another. A source is never cached: reading it again costs less
-                # than caching it (measured), and the split right after it is cached.
+                # evaluation is another, unless it is counted while its predictions table is
+                # written (`execute.counted_evaluation`). A source is never cached: reading it
+                # again costs less than caching it (measured), and the split after it is cached.
                 own = sum(a.storage is Storage.TABLE for a in tables)
-                own += node.stage.kind is StageKind.MODEL
+                if node.stage.kind is StageKind.MODEL:
+                    written = any(
+                        a.storage is Storage.TABLE and a.features == node.stage.outputs[:1]
+                        for a in tables
+                    )
+                    counted = (node.stage.metric or "accuracy") in execute.CONFUSION_METRICS
+                    own += not (written and counted)
                 if node.stage.kind is StageKind.SOURCE:
                     own = -len(order)
                 uses[key] = uses.get(key, 0) + own

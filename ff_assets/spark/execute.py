@@ -206,7 +206,7 @@ def is_model(obj: object) -> bool:
 
 # Metrics a confusion matrix gives: every partition's, from one aggregation over the scored
 # rows (Spark's evaluators take one pass per metric and partition).
-_CONFUSION_METRICS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
+CONFUSION_METRICS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
 
 
 def evaluate_partitions(
@@ -222,7 +222,7 @@ def evaluate_partitions(
     metric = stage.metric or "accuracy"
     has_split = SPLIT_COLUMN in scored.columns
     wanted = [p for p in partitions if p in PARTITIONS] if has_split else ["all"]
-    if metric not in _CONFUSION_METRICS:
+    if metric not in CONFUSION_METRICS:
         result = {}
         for partition in wanted:
             rows = scored.where(F.col(SPLIT_COLUMN) == partition) if has_split else scored
@@ -256,7 +256,7 @@ def counted_evaluation(
     Spark's classifiers predict 0 .. numClasses - 1, and learn labels of that range.
     """
     metric = stage.metric or "accuracy"
-    if metric not in _CONFUSION_METRICS or not classes or classes > MAX_COUNTED_CLASSES:
+    if metric not in CONFUSION_METRICS or not classes or classes > MAX_COUNTED_CLASSES:
         return None
     label, prediction = f"`{stage.label or 'label'}`", f"`{stage.outputs[0]}`"
     groups = [p for p in partitions if p in PARTITIONS] if has_split else ["all"]
