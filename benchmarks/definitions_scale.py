@@ -43,7 +43,7 @@ from dagster import (
     multi_asset,
 )
 
-from ff_assets.core import FeatureStore, StageKind, StageSpec
+from ff_assets.core import FeatureStore, Runtime, StageKind, StageSpec
 from ff_assets.orchestration import build_definitions
 
 GOAL = 3.0  # ff_assets / plain specs, build + resolve
@@ -66,6 +66,10 @@ def wide_store(n: int) -> FeatureStore:
     def add(name: str, kind: StageKind, inputs: list[str], outputs: list[str], **extra) -> None:
         nonlocal count
         impl = _source if kind is StageKind.SOURCE else _impl
+        # Definitions only, never run: the transforms stand for Spark ML stages (a Python
+        # function could not sit in a registered model's inference pipeline).
+        if kind is StageKind.TRANSFORM:
+            extra.setdefault("runtime", Runtime.SPARK_ML)
         store.add(
             StageSpec(
                 name=name,
