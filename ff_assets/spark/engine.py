@@ -192,10 +192,7 @@ class Schedule:
                 # again costs less than caching it (measured), and the split after it is cached.
                 own = sum(a.storage is Storage.TABLE for a in tables)
                 if node.stage.kind is StageKind.MODEL:
-                    written = any(
-                        a.storage is Storage.TABLE and a.features == node.stage.outputs[:1]
-                        for a in tables
-                    )
+                    written = any(holds_predictions(node, a) for a in tables)
                     counted = (node.stage.metric or "accuracy") in execute.CONFUSION_METRICS
                     own += not (written and counted)
                 if node.stage.kind is StageKind.SOURCE:
@@ -217,6 +214,17 @@ class Schedule:
             load_fitted=load_fitted, needs={k: frozenset(v) for k, v in needs.items()},
             uses=uses, last_use=last,
         )  # fmt: skip
+
+
+def holds_predictions(node: Node, planned: PlannedAsset) -> bool:
+    """Whether `planned` is the table of a model node's predictions (its evaluation can be
+    counted while the table is written)."""
+    return (
+        node.stage.kind is StageKind.MODEL
+        and planned.storage is Storage.TABLE
+        and planned.role in FEATURE_ROLES
+        and planned.features == node.stage.outputs[:1]
+    )
 
 
 def _sources(plan: Plan, node: Node, compute: set[str] | frozenset[str]) -> list[str]:
@@ -474,7 +482,7 @@ class _Run:
     ) -> None:
         """A model's metrics per partition: counted while its predictions table is written
         when this run writes it (`counted_evaluation`), else one grouped count now."""
-        written = any(self._holds_predictions(node, p) for p in selected)
+        written = any(holds_predictions(node, p) for p in selected)
         counted = execute.counted_evaluation(
             node.stage, self.partitions, getattr(fitted, "numClasses", None),
             SPLIT_COLUMN in frame.df.columns,
@@ -482,29 +490,21 @@ class _Run:
         if written and counted is not None:
             self.pending[key] = counted
             return
+        self._grouped_evaluation(key, frame.df)
+
+    def _grouped_evaluation(self, key: str, scored: DataFrame) -> None:
+        """A model's metrics from one grouped count over its scored rows (a pass of its own)."""
+        stage = self.plan.nodes[key].stage
         self.metrics[key], self.cells[key] = execute.evaluate_partitions(
-            node.stage, frame.df, self.partitions
+            stage, scored, self.partitions
         )
         self.e.record.evaluated.append(key)
-
-    def _holds_predictions(self, node: Node, planned: PlannedAsset) -> bool:
-        """Whether `planned` is the table of a model node's predictions."""
-        return (
-            node.stage.kind is StageKind.MODEL
-            and planned.storage is Storage.TABLE
-            and planned.role in FEATURE_ROLES
-            and planned.features == (node.stage.outputs[0],)
-        )
 
     def _evaluated_now(self, key: str) -> None:
         """Evaluate a model whose counts were left for a write that did not count them."""
         if key in self.pending:
             del self.pending[key]
-            stage = self.plan.nodes[key].stage
-            self.metrics[key], self.cells[key] = execute.evaluate_partitions(
-                stage, self.frames[key].df, self.partitions
-            )
-            self.e.record.evaluated.append(key)
+            self._grouped_evaluation(key, self.frames[key].df)
 
     # -- split -----------------------------------------------------------------------------
     def _split(self, key: str, node: Node, inputs: _Frame) -> _Frame:
@@ -669,7 +669,7 @@ class _Run:
     def _store(self, node: Node, planned: PlannedAsset, frame: _Frame) -> Iterator[Outcome]:
         rows = unobserved = self.rows_of(frame, node, planned)
         evaluation = None
-        if node.key in self.pending and self._holds_predictions(node, planned):
+        if node.key in self.pending and holds_predictions(node, planned):
             aggregates, decode = self.pending.pop(node.key)
             evaluation = (Observation(f"ff_assets_evaluation_{len(self.metrics)}"), decode)
             observed = frame.df.observe(evaluation[0], *aggregates)
@@ -699,12 +699,11 @@ class _Run:
             commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
             if evaluation is not None:  # the model's counts, observed during the write
                 counted = evaluation[1](evaluation[0].get)
-                if counted is None:
-                    counted = execute.evaluate_partitions(
-                        node.stage, self.frames[node.key].df, self.partitions
-                    )
-                self.metrics[node.key], self.cells[node.key] = counted
-                self.e.record.counted_on_write.append(node.key)
+                if counted is None:  # a label the fit never saw: count those rows by group
+                    self._grouped_evaluation(node.key, self.frames[node.key].df)
+                else:
+                    self.metrics[node.key], self.cells[node.key] = counted
+                    self.e.record.counted_on_write.append(node.key)
             paths["path"] = str(self.e.layout.table_path(key))
             metadata.update({"delta_version": commit.version, "rows_written": commit.rows})
             metadata["dagster/row_count"] = commit.rows
