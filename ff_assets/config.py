@@ -2,25 +2,77 @@
 and MLflow, so two copies of a project can run side by side and tests can use a temp folder.
 
 Read when called, never at import: `FF_ASSETS_HOME` (default `.ff_assets` under the current
-folder), `DAGSTER_HOME` (default `<home>/dagster`) and `FF_DATA_DIR`, the folder source
-functions read their input files from (default `../shared/data`).
+folder), `DAGSTER_HOME` (default `<home>/dagster`), `FF_DATA_DIR`, the folder source
+functions read their input files from (default `../shared/data`), and Spark's master
+(`FF_ASSETS_SPARK_MASTER`, default `local[*]`) and extra settings (`FF_ASSETS_SPARK_CONF`, a
+file in Spark's `spark-defaults.conf` format).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ff_assets.core.errors import ConfigurationError
+
 HOME_ENV = "FF_ASSETS_HOME"
 DATA_DIR_ENV = "FF_DATA_DIR"
+SPARK_MASTER_ENV = "FF_ASSETS_SPARK_MASTER"
+SPARK_CONF_ENV = "FF_ASSETS_SPARK_CONF"
+LOCAL_MASTER = "local[*]"
+# The master URL schemes Spark's own launcher accepts (SparkContext's master parsing).
+_MASTER_PREFIXES = ("local", "spark://", "yarn", "k8s://", "mesos://")
 
 
 def data_dir(configured: str | os.PathLike[str] | None = None) -> Path:
     """The data folder: the one configured, else `$FF_DATA_DIR`, else `../shared/data`."""
     chosen = configured or os.environ.get(DATA_DIR_ENV) or Path.cwd().parent / "shared" / "data"
     return Path(chosen).expanduser().resolve()
+
+
+def spark_master(configured: str | None = None) -> str:
+    """Spark's master URL: the one configured, else `$FF_ASSETS_SPARK_MASTER`, else
+    `local[*]`; refused (naming where it came from) unless it is a URL Spark takes."""
+    chosen = configured or os.environ.get(SPARK_MASTER_ENV) or LOCAL_MASTER
+    if not chosen.strip().startswith(_MASTER_PREFIXES):
+        source = "spark_master" if configured else f"${SPARK_MASTER_ENV}"
+        raise ConfigurationError(
+            f"{source} is {chosen!r}, not a Spark master URL: use local[*], local[N], "
+            "spark://host:7077, yarn or k8s://https://host:port."
+        )
+    return chosen.strip()
+
+
+def spark_conf(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Extra Spark settings from a file in `spark-defaults.conf` format (`key value` per
+    line, `#` comments): the one given, else `$FF_ASSETS_SPARK_CONF`, else none."""
+    chosen = path or os.environ.get(SPARK_CONF_ENV)
+    if not chosen:
+        return {}
+    source = Path(chosen).expanduser()
+    if not source.is_file():
+        raise ConfigurationError(
+            f"${SPARK_CONF_ENV} names {source}, which is not a file: point it at a "
+            "spark-defaults.conf style file, or unset it."
+        )
+    settings = {}
+    for number, line in enumerate(source.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        # Spark's loader is java.util.Properties: `key value`, `key=value` or `key: value`.
+        match = re.fullmatch(r"(spark\.[^\s=:]+)\s*[\s=:]\s*(\S.*)", text)
+        if match is None:
+            raise ConfigurationError(
+                f"{source}:{number}: {text!r} is not a Spark setting: write one "
+                "`spark.some.key value` per line."
+            )
+        key, value = match.groups()
+        settings[key] = value.strip()
+    return settings
 
 
 def redact_uri(uri: str) -> str:

@@ -140,6 +140,10 @@ class NotMaterializedError(FFAssetsError, LookupError):
     """An asset is read before it was ever materialized."""
 
 
+class ConfigurationError(FFAssetsError, ValueError):
+    """A setting read from the environment or a settings file is malformed."""
+
+
 class StageFailedError(FFAssetsError):
     """Stages of a run failed; the assets that depend on them were not stored or computed."""
 

@@ -9,6 +9,8 @@ from dagster import Definitions, in_process_executor
 
 from ff_assets.config import ProjectPaths
 from ff_assets.config import data_dir as resolve_data_dir
+from ff_assets.config import spark_conf as configured_spark_conf
+from ff_assets.config import spark_master as configured_spark_master
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import AssetGraph, build_store_assets
@@ -59,7 +61,7 @@ def build_definitions(
     *,
     home: str | None = None,
     data_dir: str | None = None,
-    spark_master: str = "local[*]",
+    spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     mlflow_tracking_uri: str | None = None,
     mlflow_experiment: str = DEFAULT_EXPERIMENT,
@@ -69,6 +71,8 @@ def build_definitions(
 
     State lives under `home` and source files under `data_dir` (see `ff_assets.config`, which
     resolves both here); MLflow tracks to `mlflow_tracking_uri`, else SQLite under the home.
+    Spark runs on `spark_master`, else `$FF_ASSETS_SPARK_MASTER`, else `local[*]`, with the
+    settings of `$FF_ASSETS_SPARK_CONF` under `spark_conf` (see `ff_assets.config`).
     `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
     All steps of a run share one process and so one Spark session (in-process executor).
     `feature_statistics=False` skips the statistics (checks still run).
@@ -76,7 +80,10 @@ def build_definitions(
     paths = ProjectPaths.resolve(home)
     tracking_uri = mlflow_tracking_uri or paths.mlflow_tracking_uri
     entries = [s if isinstance(s, StorePlan) else StorePlan(s) for s in stores]
-    spark = spark_resource(master=spark_master, conf=spark_conf)
+    spark = spark_resource(
+        master=configured_spark_master(spark_master),
+        conf={**configured_spark_conf(), **(spark_conf or {})},
+    )
     settings = FFAssetsSettings(
         home=str(paths.home), data_dir=str(resolve_data_dir(data_dir)),
         mlflow_tracking_uri=tracking_uri,
