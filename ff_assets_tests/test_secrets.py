@@ -94,3 +94,20 @@ def test_no_definition_shows_a_secret(planted, caplog) -> None:
 )
 def test_uris_are_shown_without_their_password(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
+
+
+def test_the_code_location_configures_the_tracking_uri_as_an_env_var(planted) -> None:
+    """Dagit's resource page shows configuration values: the shipped code location hands the
+    tracking URI over as Dagster's `EnvVar`, so it shows the variable's name only."""
+    import importlib
+
+    from dagster import EnvVar
+
+    import ff_assets.definitions as location
+
+    location = importlib.reload(location)
+    settings = location.defs.resources["settings"]
+    assert settings.mlflow_tracking_uri == EnvVar("MLFLOW_TRACKING_URI")
+    _clean(repr(settings), "the settings resource")
+    # Resolved when a run starts: the run reads the real URI from the environment.
+    assert settings.process_config_and_initialize().tracking_uri() == TRACKING_URI

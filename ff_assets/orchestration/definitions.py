@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, EnvVar, in_process_executor
 
 from ff_assets.config import ProjectPaths
 from ff_assets.config import data_dir as resolve_data_dir
@@ -63,14 +63,15 @@ def build_definitions(
     data_dir: str | None = None,
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
-    mlflow_tracking_uri: str | None = None,
+    mlflow_tracking_uri: str | EnvVar | None = None,
     mlflow_experiment: str = DEFAULT_EXPERIMENT,
     feature_statistics: bool = True,
 ) -> Definitions:
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
     State lives under `home` and source files under `data_dir` (see `ff_assets.config`, which
-    resolves both here); MLflow tracks to `mlflow_tracking_uri`, else SQLite under the home.
+    resolves both here); MLflow tracks to `mlflow_tracking_uri` (a value, or an `EnvVar` that
+    Dagster resolves when a run starts), else SQLite under the home.
     Spark runs on `spark_master`, else `$FF_ASSETS_SPARK_MASTER`, else `local[*]`, with the
     settings of `$FF_ASSETS_SPARK_CONF` under `spark_conf` (see `ff_assets.config`).
     `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
