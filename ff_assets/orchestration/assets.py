@@ -73,7 +73,8 @@ ENGINE_RESOURCES = {*RESOURCES, "mlflow"}
 CHECKS = {
     DISJOINT: "No entity key is in more than one partition (train, validation, test).",
     FIT_ROWS: "Every row this fit saw is a train row of each split upstream of it.",
-    SCHEMA: "The table holds the entity key and the declared features, of declared types.",
+    SCHEMA: "The table holds the entity key and the declared features, of declared types; a "
+    "source holds each key on one row, never null.",
     OVERLAP: "No row's content (the split's overlap_on or group_by feature, else every feature "
     "but the labels) is on more than one side: a warning above 0, an error above the split's "
     "max_overlap.",

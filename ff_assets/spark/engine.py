@@ -52,7 +52,7 @@ from ff_assets.spark.statistics import (
     token_statistics,
     wants_tokens,
 )
-from ff_assets.spark.storage import Layout
+from ff_assets.spark.storage import KeyPath, Layout
 from ff_assets.spark.tables import read_table, schema_problems, table_exists, write_table
 
 _SAMPLE = 5
@@ -680,6 +680,8 @@ class _Run:
         types = {f: declared[f].dtype for f in planned.features if f in declared}
         types = {f: t for f, t in types.items() if t}
         problems = schema_problems(fields, node.entity_key, planned.features, types)
+        if not problems and planned.role is AssetRole.SOURCE:
+            _check_keys(key, node, rows)
         if problems:
             raise DataFormatError(
                 f"asset {'/'.join(key)}: {'; '.join(problems)}. Nothing was written (the table "
@@ -822,6 +824,17 @@ class _Run:
             selects_on=self.plan.selects_on(variant),
             stages=tuple(type(s).__name__ for s in stages),
         )  # fmt: skip
+
+
+def _check_keys(key: KeyPath, node: Node, rows: DataFrame) -> None:
+    """Refuse a source whose entity key repeats or is null, before its table is written."""
+    if node.entity_key and (problems := execute.key_problems(rows, node.entity_key, _SAMPLE)):
+        raise DataFormatError(
+            f"source {'/'.join(key)}: {'; '.join(problems)}. Nothing was written (the table "
+            f"keeps its last good version): features are joined on {node.entity_key!r}, so "
+            "a source needs one row per key, never null; drop or merge the repeated rows, or "
+            "declare a key that is unique."
+        )
 
 
 def _delta_statistics(

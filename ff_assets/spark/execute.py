@@ -132,6 +132,30 @@ def overlap(
     return both, rows, [{c: r[c] for c in columns} for r in found]
 
 
+def key_problems(frame: DataFrame, key: str, sample: int) -> list[str]:
+    """What makes `key` no entity key of `frame`: null keys, and keys on more than one row
+    (with up to `sample` of them). One aggregation; a second only to name the repeats.
+
+    Features are joined on the key, so a repeated key would multiply rows and a null one
+    would drop them."""
+    totals = frame.agg(
+        F.count(F.lit(1)).alias("rows"), F.count(key).alias("keyed"),
+        F.count_distinct(key).alias("distinct"),
+    ).first()  # fmt: skip
+    rows, keyed, distinct = int(totals["rows"]), int(totals["keyed"]), int(totals["distinct"])
+    problems = []
+    if keyed < rows:
+        problems.append(f"{rows - keyed} of {rows} rows have no {key!r} (null)")
+    if distinct < keyed:
+        repeated = (
+            frame.where(F.col(key).isNotNull()).groupBy(key).count().where("count > 1")
+            .orderBy(F.desc("count"), key).limit(sample).collect()
+        )  # fmt: skip
+        shown = ", ".join(f"{r[key]!r} ({r['count']} rows)" for r in repeated)
+        problems.append(f"{keyed - distinct} rows repeat a {key!r} already taken, e.g. {shown}")
+    return problems
+
+
 def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
     """Inner-join feature tables on the entity key (and the train/test column where both have
     it); each table brings its own feature columns."""

@@ -215,3 +215,42 @@ def test_counts_observed_during_a_write_match_the_grouped_count(spark: SparkSess
             continue
         assert result == evaluate_partitions(stage, scored, partitions)
     assert counted_evaluation(stage, partitions, 21, has_split=True) is None  # many classes
+
+
+def test_a_source_with_repeated_or_null_keys_is_refused_and_its_table_kept(
+    spark: SparkSession, tmp_path: Path, data_dir: Path
+) -> None:
+    """Features are joined on the entity key: a source with a key on two rows, or none, is
+    refused before its table is written, naming the keys."""
+    import csv
+    import shutil
+
+    from deltalake import DeltaTable
+
+    from ff_assets.core.errors import DataFormatError
+    from ff_assets.spark.execute import key_problems
+
+    store = tiny_store.build_store()
+    engine, outcomes = _run_all(spark, tmp_path, data_dir, store)
+    table = tmp_path / "tables" / "tiny" / "reviews"
+    before = DeltaTable(str(table)).version()
+
+    broken = tmp_path / "broken-data"
+    shutil.copytree(data_dir, broken)
+    path = broken / tiny_store.DATA_FILE
+    rows = list(csv.reader(path.open()))
+    rows[5][0] = rows[3][0]  # r002 twice
+    rows[9][0] = rows[3][0]  # and a third time
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    engine = Engine(store.plan(), spark, Layout.under(tmp_path), data_dir=broken, run_id="r2")
+    [failed] = [o for o in engine.run({"reviews"}) if isinstance(o, Failed)]
+    assert isinstance(failed.error, DataFormatError)
+    assert "2 rows repeat a 'review_id' already taken, e.g. 'r002' (3 rows)" in str(failed.error)
+    assert "one row per key" in str(failed.error)
+    assert DeltaTable(str(table)).version() == before  # nothing written
+    assert len(DeltaTable(str(table)).to_pandas()) == 200
+
+    nulls = spark.createDataFrame([("a", 1), (None, 2), (None, 3)], "k string, v int")
+    assert key_problems(nulls, "k", 5) == ["2 of 3 rows have no 'k' (null)"]
+    assert key_problems(nulls.where("k is not null"), "k", 5) == []
