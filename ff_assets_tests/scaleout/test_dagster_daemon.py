@@ -1,5 +1,5 @@
 """A production Dagster instance, started by the test: PostgreSQL (Debian's package) through
-dagster-postgres, the QueuedRunCoordinator limiting runs per `ff_assets/store`, and
+dagster-postgres, the QueuedRunCoordinator with the per-store limit of docs/DEPLOYMENT.md, and
 `dagster-daemon run` evaluating the tiny store's refit schedule and alias sensor.
 
 The schedule's tick materializes the store (so model versions exist); `ff-assets promote`
@@ -40,7 +40,7 @@ SCHEDULE = f"{STORE}__weekly_refit"
 ALIAS_SENSOR = f"{STORE}__model_alias_changed"
 REFIT_JOB = f"Materialize__{STORE}"
 PREDICT_STAGING = f"{STORE}__sentiment_prediction__tfidf__predict_staging"
-SCORED_STAGING = ("tiny", "sentiment_prediction_scored_staging__tfidf")
+SCORED_STAGING = (STORE, "sentiment_prediction_scored_staging__tfidf")
 DAEMONS = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"}
 LOCATION = "ff_assets_tests.scaleout.daemon_location"  # imported by the daemon, not here
 T = TypeVar("T")
@@ -280,6 +280,7 @@ def test_the_daemon_runs_the_schedule_and_the_alias_sensor_on_postgres(
     assert launched.status.value == "SUCCESS"
     assert list(launched.run_ids) == [predict_id]
     assert any(t.skip_reason == "no alias moved" for t in sensor_ticks)
+
     # The scored rows: the 20 incoming sentences, by version 1 under staging.
     home = Path(os.environ["FF_ASSETS_HOME"])
     scored = DeltaTable(str(home / "tables" / Path(*SCORED_STAGING))).to_pyarrow_table()
