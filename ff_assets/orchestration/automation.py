@@ -25,9 +25,12 @@ from ff_assets.orchestration.jobs import materialize_job_name, variant_job_name
 from ff_assets.orchestration.model_assets import Scoring
 from ff_assets.tracking.registry import aliases_of
 
+REFIT_CRON = "0 3 * * 1"  # Monday 03:00
+SENSOR_INTERVAL_SECONDS = 60  # the least time between two evaluations of a sensor
 
-def refit_schedule(graph: AssetGraph, cron: str = "0 3 * * 1"):
-    """Refit everything of a store every week (Monday 03:00 by default)."""
+
+def refit_schedule(graph: AssetGraph, cron: str = REFIT_CRON):
+    """Refit everything of a store on `cron` (every week, Monday 03:00, by default)."""
     store = graph.store
 
     @schedule(
@@ -45,8 +48,14 @@ def refit_schedule(graph: AssetGraph, cron: str = "0 3 * * 1"):
     return weekly_refit
 
 
-def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mapping[str, Any]):
-    """Start `predict_<alias>` of a variant when its alias points at a new version."""
+def alias_sensor(
+    graph: AssetGraph,
+    scoring: Sequence[Scoring],
+    job_defs: Mapping[str, Any],
+    interval_seconds: int = SENSOR_INTERVAL_SECONDS,
+):
+    """Start `predict_<alias>` of a variant when its alias points at a new version (evaluated
+    no more often than every `interval_seconds`)."""
     store = graph.store
     jobs = {
         (e.model_name, e.alias): variant_job_name(store, e.variant, f"predict_{e.alias}")
@@ -56,7 +65,7 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
     @sensor(
         name=f"{store}__model_alias_changed",
         jobs=[job_defs[name] for name in sorted(set(jobs.values()))],
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=interval_seconds,
         required_resource_keys={"settings"},
         description="Score new rows when staging or production moves to another version.",
     )
@@ -96,8 +105,9 @@ def alias_sensor(graph: AssetGraph, scoring: Sequence[Scoring], job_defs: Mappin
     return model_alias_changed
 
 
-def source_change_sensor(graph: AssetGraph):
-    """Refresh a store when a data file its sources declare (`data_files`) changes."""
+def source_change_sensor(graph: AssetGraph, interval_seconds: int = SENSOR_INTERVAL_SECONDS):
+    """Refresh a store when a data file its sources declare (`data_files`) changes (evaluated
+    no more often than every `interval_seconds`)."""
     store = graph.store
     files = sorted(
         {
@@ -111,7 +121,7 @@ def source_change_sensor(graph: AssetGraph):
     @sensor(
         name=f"{store}__source_data_changed",
         job_name=materialize_job_name(store),
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=interval_seconds,
         required_resource_keys={"settings"},
         description=f"Refresh store {store!r} when its data files change: {', '.join(files)}.",
     )

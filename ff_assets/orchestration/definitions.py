@@ -14,7 +14,13 @@ from ff_assets.config import spark_master as configured_spark_master
 from ff_assets.core.plan import Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import AssetGraph, build_store_assets
-from ff_assets.orchestration.automation import alias_sensor, refit_schedule, source_change_sensor
+from ff_assets.orchestration.automation import (
+    REFIT_CRON,
+    SENSOR_INTERVAL_SECONDS,
+    alias_sensor,
+    refit_schedule,
+    source_change_sensor,
+)
 from ff_assets.orchestration.io_managers import DeltaIOManager
 from ff_assets.orchestration.jobs import promote_job, store_jobs
 from ff_assets.orchestration.model_assets import build_scoring_assets
@@ -38,20 +44,26 @@ class StorePlan:
         return self.store.plan(self.outputs, pins=self.pins)
 
 
-def store_definitions(entry: StorePlan) -> Definitions:
+def store_definitions(
+    entry: StorePlan,
+    *,
+    refit_cron: str = REFIT_CRON,
+    sensor_interval_seconds: int = SENSOR_INTERVAL_SECONDS,
+) -> Definitions:
     """Assets, checks, jobs, schedule and sensors of one store's plan (resources come from
-    `build_definitions`)."""
+    `build_definitions`): the refit schedule on `refit_cron`, the sensors evaluated no more
+    often than every `sensor_interval_seconds`."""
     graph = AssetGraph.of(entry.plan)
     scoring_assets, scoring = build_scoring_assets(graph)
     jobs = store_jobs(graph, scoring)
     by_name = {j.name: j for j in jobs}
-    sensors = [source_change_sensor(graph)]
+    sensors = [source_change_sensor(graph, sensor_interval_seconds)]
     if scoring:
-        sensors.append(alias_sensor(graph, scoring, by_name))
+        sensors.append(alias_sensor(graph, scoring, by_name, sensor_interval_seconds))
     return Definitions(
         assets=[*build_store_assets(graph), *scoring_assets],
         jobs=jobs,
-        schedules=[refit_schedule(graph)],
+        schedules=[refit_schedule(graph, refit_cron)],
         sensors=sensors,
     )
 
@@ -66,6 +78,8 @@ def build_definitions(
     mlflow_tracking_uri: str | EnvVar | None = None,
     mlflow_experiment: str = DEFAULT_EXPERIMENT,
     feature_statistics: bool = True,
+    refit_cron: str = REFIT_CRON,
+    sensor_interval_seconds: int = SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
@@ -77,6 +91,9 @@ def build_definitions(
     `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
     All steps of a run share one process and so one Spark session (in-process executor).
     `feature_statistics=False` skips the statistics (checks still run).
+    Each store's refit schedule runs on `refit_cron` (default weekly, Monday 03:00) and its
+    sensors are evaluated no more often than every `sensor_interval_seconds` (default 60); all
+    are off until turned on (Dagit, `dagster schedule start`, `dagster sensor start`).
     """
     paths = ProjectPaths.resolve(home)
     tracking_uri = mlflow_tracking_uri or paths.mlflow_tracking_uri
@@ -103,4 +120,5 @@ def build_definitions(
         resources=resources,
         executor=in_process_executor,
     )
-    return Definitions.merge(*(store_definitions(e) for e in entries), shared)
+    automation = {"refit_cron": refit_cron, "sensor_interval_seconds": sensor_interval_seconds}
+    return Definitions.merge(*(store_definitions(e, **automation) for e in entries), shared)

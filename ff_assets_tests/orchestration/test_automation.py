@@ -33,6 +33,7 @@ from ff_assets_tests.orchestration.tiny_store import (
     NORMALIZED_MODEL,
     STORE,
     TFIDF_MODEL,
+    build_store,
     tiny_definitions,
     write_reviews,
 )
@@ -194,3 +195,24 @@ def test_weekly_schedule_refits_both_partitions_in_one_run(
     assert request.tags["dagster/asset_partition_range_end"] == "test"
     assert request.run_key == "refit-2026-11-30T03:00:00+00:00"
     assert schedule.evaluate_tick(context).run_requests[0].run_key == request.run_key
+
+
+def test_refit_cron_and_sensor_interval_are_parameters_of_the_code_location(
+    tmp_path: Path,
+) -> None:
+    """A deployment (or a test's daemon) chooses how often the store refits and how often its
+    sensors look; the defaults are weekly and every minute."""
+    defaults = tiny_definitions(tmp_path, tmp_path / "data")
+    chosen = build_definitions(
+        [build_store()], home=str(tmp_path), data_dir=str(tmp_path / "data"),
+        refit_cron="*/5 * * * *", sensor_interval_seconds=5,
+    )  # fmt: skip
+    sensors = (ALIAS_SENSOR, f"{STORE}__source_data_changed")
+    for defs, cron, interval in ((defaults, "0 3 * * 1", 60), (chosen, "*/5 * * * *", 5)):
+        schedule = defs.resolve_schedule_def(f"{STORE}__weekly_refit")
+        assert (schedule.cron_schedule, schedule.default_status) == (
+            cron,
+            DefaultScheduleStatus.STOPPED,
+        )
+        for name in sensors:
+            assert defs.resolve_sensor_def(name).minimum_interval_seconds == interval
