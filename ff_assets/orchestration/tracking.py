@@ -13,10 +13,11 @@ from dagster import (
     build_resources,
 )
 from dagster_mlflow import mlflow_tracking
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import PrivateAttr
 
-from ff_assets.config import redact_uri
+from ff_assets.config import redact, redact_uri
 from ff_assets.core.errors import TrackingError
 from ff_assets.orchestration.resources import FFAssetsSettings
 from ff_assets.tracking.runs import TrackingStore, active_run_id, end_run, fluent_store
@@ -93,7 +94,26 @@ class MlflowRunResource(ConfigurableResource):
             status = "FAILED"
             raise
         finally:
-            end_run(store, self._run_id, status)
+            _end(context, store, self._run_id, status)
+
+
+def _end(context: InitResourceContext, store: TrackingStore, run_id: str, status: str) -> None:
+    """End the run; when the store no longer answers, say so (the run stays RUNNING there)
+    instead of failing the teardown with MLflow's bare error, which would hide the step's."""
+    try:
+        end_run(store, run_id, status)
+    except (MlflowException, OSError, TrackingError) as exc:
+        if context.log is None:
+            raise
+        context.log.warning(
+            redact(
+                f"MLflow run {run_id} could not be ended as {status} in "
+                f"{store.uri!r} ({type(exc).__name__}: {exc}); it stays RUNNING there. Once "
+                "the server answers again, end it with MlflowClient(tracking_uri=...)."
+                f"set_terminated({run_id!r}, {status!r}).",
+                store.uri,
+            )
+        )
 
 
 def _a_step_failed(context: InitResourceContext) -> bool:

@@ -74,21 +74,39 @@ class Layout:
 
     # -- fitted stages -------------------------------------------------------------------
     def save_fitted(self, key: KeyPath, model: Transformer, run_id: str) -> Path:
-        """Save a fitted stage with Spark ML's writer in a folder of its own, then point
-        `LATEST` at it (the folder and the stage's class, to load it with).
+        """Save a fitted stage with Spark ML's writer in a folder of its own, make it durable,
+        then point `LATEST` at it (the folder and the stage's class, to load it with).
 
-        Spark ML's `save(overwrite)` deletes before it writes; a new folder per run and an
-        atomic pointer swap keep the last good fit if a run fails half-way.
+        Spark ML's `save(overwrite)` deletes before it writes; a new folder per save (a step
+        retried in the same run gets another), synced to disk before an atomic pointer swap,
+        keeps the last good fit whenever a run dies half-way. A folder `LATEST` does not name
+        is never read.
         """
         folder = self.fitted.joinpath(*key)
-        target = folder / "runs" / (run_id or uuid.uuid4().hex)
-        model.write().overwrite().save(str(target))
+        runs = folder / "runs"
+        target = runs / (run_id or uuid.uuid4().hex)
+        if target.exists():
+            target = runs / f"{target.name}-{uuid.uuid4().hex[:8]}"
+        model.write().save(str(target))
+        _sync_tree(target)
         cls = type(model)
         pointer = {"path": str(target), "class": f"{cls.__module__}.{cls.__qualname__}"}
         tmp = folder / f".LATEST.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(pointer))
+        with tmp.open("w") as handle:
+            handle.write(json.dumps(pointer))
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, folder / "LATEST")
+        _sync_dir(folder)
         return target
+
+    @staticmethod
+    def is_complete_fit(path: Path) -> bool:
+        """Whether `path` looks like a whole saved stage: Spark ML's metadata committed (a
+        part file under `metadata/`) and no write under way (`_temporary`) anywhere in it. The
+        guarantee is `LATEST`, moved only after the save returned and was synced; this catches
+        a pointer edited or copied by hand."""
+        return any((path / "metadata").glob("part-*")) and not any(path.rglob("_temporary"))
 
     def load_fitted(self, spark: SparkSession, key: KeyPath) -> Transformer:
         """The latest fitted stage stored for an asset key (`spark` must be running)."""
@@ -100,6 +118,33 @@ class Layout:
                 "materialize it first, or together with the assets that use it."
             )
         saved = json.loads(pointer.read_text())
+        if not self.is_complete_fit(Path(saved["path"])):
+            raise NotMaterializedError(
+                f"fitted stage {'/'.join(key)}: {pointer} names {saved['path']}, which is not a "
+                "complete saved stage: materialize the stage again to store a new fit."
+            )
         module, _, name = saved["class"].rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         return cls.load(saved["path"])
+
+
+def _sync_tree(root: Path) -> None:
+    """fsync every file and folder under `root` (local paths), so a pointer to it is never
+    on disk before its contents."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _sync_dir(Path(folder))
+    _sync_dir(root.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

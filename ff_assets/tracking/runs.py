@@ -21,8 +21,11 @@ from typing import Any
 
 import mlflow
 import mlflow.spark
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ff_assets.config import redact
+from ff_assets.core.errors import TrackingError
 from ff_assets.tracking.registry import ensure_experiment, tracking_client
 
 DEFAULT_EXPERIMENT = "ff_assets"
@@ -116,22 +119,35 @@ def log_and_register(
     `parent_run_id`, then register it as a new version of `name`, all in `store`.
 
     The nested run is started and ended by this function (`start_run`'s context ends it, as
-    FAILED when logging raised)."""
-    experiment_id = store.client().get_run(parent_run_id).info.experiment_id
-    with fluent_store(store.uri):
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, nested=True,
-            parent_run_id=parent_run_id, tags=dict(tags),
-        ) as run:  # fmt: skip
-            mlflow.log_params(dict(params))
-            mlflow.log_metrics(dict(metrics))
-            mlflow.log_dict(dict(lineage), "lineage.json")
-            info = mlflow.spark.log_model(
-                pipeline, artifact_path="inference_pipeline", pip_requirements=pip_requirements
+    FAILED when logging raised). A version is created only once its run has FINISHED with
+    every metric and the model logged, so a store lost half-way leaves no half-registered
+    version: a `TrackingError` names the store and says to re-run."""
+    try:
+        experiment_id = store.client().get_run(parent_run_id).info.experiment_id
+        with fluent_store(store.uri):
+            with mlflow.start_run(
+                experiment_id=experiment_id, run_name=run_name, nested=True,
+                parent_run_id=parent_run_id, tags=dict(tags),
+            ) as run:  # fmt: skip
+                mlflow.log_params(dict(params))
+                mlflow.log_metrics(dict(metrics))
+                mlflow.log_dict(dict(lineage), "lineage.json")
+                info = mlflow.spark.log_model(
+                    pipeline, artifact_path="inference_pipeline", pip_requirements=pip_requirements
+                )
+            # Registered with its version tags in one call (log_model's registered_model_name
+            # would take two more calls to tag the version).
+            registered = mlflow.register_model(info.model_uri, name, tags=dict(version_tags))
+    except (MlflowException, OSError) as exc:  # the store went away or refused a call
+        raise TrackingError(
+            redact(
+                f"MLflow tracking URI {store.uri!r} failed while logging and registering "
+                f"{name!r}: {type(exc).__name__}: {exc}. A version is registered only once its "
+                "run has finished, so none is left half-registered: check that the MLflow "
+                "server is running and reachable at that URI, then re-run the materialization.",
+                store.uri,
             )
-        # Registered with its version tags in one call (log_model's registered_model_name
-        # would take two more calls to tag the version).
-        registered = mlflow.register_model(info.model_uri, name, tags=dict(version_tags))
+        ) from None
     return RegisteredVersion(name, str(registered.version), run.info.run_id)
 
 

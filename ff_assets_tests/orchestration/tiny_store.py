@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,8 +100,9 @@ def build_store() -> FeatureStore:
     return store
 
 
-def build_store_with_a_broken_producer() -> FeatureStore:
-    """The store with a third producer of `text_vector` that raises (a third variant).
+def build_store_with_a_broken_producer(fails: Callable[[], bool] = lambda: True) -> FeatureStore:
+    """The store with a third producer of `text_vector` that raises while `fails()` (a third
+    variant; an IDF fit otherwise, so a first run can store it).
 
     A fitted function, not a row-wise one: a fitted function returns a Spark ML model, so it
     may sit in a registered model's inference pipeline (a row-wise function may not).
@@ -110,7 +112,9 @@ def build_store_with_a_broken_producer() -> FeatureStore:
     @store.fitted(inputs=["term_counts"], outputs=["text_vector"])
     def broken(frame: DataFrame) -> Transformer:
         """A producer of `text_vector` that fails."""
-        raise ValueError("the broken vectorizer failed on purpose")
+        if fails():
+            raise ValueError("the broken vectorizer failed on purpose")
+        return IDF(inputCol="term_counts", outputCol="text_vector").fit(frame)
 
     return store
 
