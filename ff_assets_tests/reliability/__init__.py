@@ -1,0 +1,1 @@
+"""Reliability tests: injected faults, concurrent runs and retries, checking the state after."""
