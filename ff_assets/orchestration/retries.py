@@ -28,8 +28,10 @@ TRANSIENT_CLASSES = frozenset(
         "ConnectionError",  # requests' (MLflow's client), which is no builtin ConnectionError
         "ConnectTimeout",
         "ReadTimeout",
-        "ConcurrentModificationException",  # delta.exceptions: a commit conflict, and its
-        "ConcurrentAppendException",  # subclasses, which py4j may raise without the base
+        "ConcurrentModificationException",  # Delta's commit conflicts (the Java base class)
+        "DeltaConcurrentModificationException",  # and delta.exceptions', which share no base
+        "ConcurrentWriteException",
+        "ConcurrentAppendException",
         "ConcurrentDeleteReadException",
         "ConcurrentDeleteDeleteException",
         "ConcurrentTransactionException",

@@ -102,13 +102,13 @@ def build_store(*, retries: Retries = DEFAULT_RETRIES) -> FeatureStore:
     return store
 
 
-def build_store_with_a_broken_producer() -> FeatureStore:
+def build_store_with_a_broken_producer(*, retries: Retries = DEFAULT_RETRIES) -> FeatureStore:
     """The store with a third producer of `text_vector` that raises (a third variant).
 
     A fitted function, not a row-wise one: a fitted function returns a Spark ML model, so it
     may sit in a registered model's inference pipeline (a row-wise function may not).
     """
-    store = build_store()
+    store = build_store(retries=retries)
 
     @store.fitted(inputs=["term_counts"], outputs=["text_vector"])
     def broken(frame: DataFrame) -> Transformer:
