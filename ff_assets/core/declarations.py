@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ff_assets.core.errors import DeclarationError
-from ff_assets.core.specs import FeatureSpec, StageKind, StageSpec, Tags
+from ff_assets.core.specs import FeatureSpec, Retries, StageKind, StageSpec, Tags
 
 
 def frozen_mapping(items: Mapping[str, object]) -> Mapping:
@@ -32,6 +32,7 @@ class Declarations:
     description: str = ""
     owner: str = ""
     tags: Tags = ()
+    retries: Retries = Retries()  # transient failures of the store's runs
 
     def __post_init__(self) -> None:
         for name in ("stages", "features", "scoring_sources"):

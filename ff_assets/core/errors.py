@@ -148,6 +148,14 @@ class StageFailedError(FFAssetsError):
     """Stages of a run failed; the assets that depend on them were not stored or computed."""
 
 
+class TransientError(FFAssetsError):
+    """A failure that may pass on its own: runs retry it under the store's `Retries`."""
+
+
+class ConcurrentWriteError(TransientError):
+    """Other runs kept committing to the same Delta table while this run wrote it."""
+
+
 class TrackingError(FFAssetsError):
     """MLflow cannot be reached or answers something ff_assets cannot use."""
 

@@ -18,6 +18,7 @@ from ff_assets.core.specs import (
     FeatureSpec,
     FitOn,
     HashSplit,
+    Retries,
     StageKind,
     StageSpec,
     Storage,
@@ -184,6 +185,7 @@ class Plan:
     description: str = ""
     owner: str = ""
     tags: Tags = ()
+    retries: Retries = Retries()
 
     def selects_on(self, variant: Variant) -> str:
         """The partition whose rows choose between the variant's models (comparison, promotion

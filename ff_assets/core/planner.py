@@ -112,6 +112,7 @@ def plan(
         description=declared.description,
         owner=declared.owner,
         tags=declared.tags,
+        retries=declared.retries,
     )
     check_runnable(planned)
     return planned

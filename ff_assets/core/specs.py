@@ -132,6 +132,64 @@ def check_max_variants(what: str, value: object) -> int:
     return value
 
 
+class Backoff(StrEnum):
+    """How the wait between two attempts grows."""
+
+    EXPONENTIAL = "exponential"  # delay, 2 x delay, 4 x delay, ...
+    LINEAR = "linear"  # delay, 2 x delay, 3 x delay, ...
+    CONSTANT = "constant"  # delay every time
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a store's runs retry a transient failure (a lost Spark or Py4J connection,
+    an unreachable MLflow server, a Delta commit conflict), and how long they wait first.
+
+    Deterministic failures (a stage that raises, a refused declaration, missing data, a
+    leakage refusal) are never retried, whatever this says. The default fits a Spark job: two
+    more attempts, 30 s then about 60 s later (exponential backoff, with jitter so that runs
+    failed together do not retry together). `Retries(max_retries=0)` turns retries off.
+    """
+
+    max_retries: int = 2
+    delay_seconds: float = 30.0
+    backoff: Backoff | str = Backoff.EXPONENTIAL
+    jitter: bool = True
+
+
+def check_retries(what: str, value: object) -> Retries:
+    """Raise unless `value` is a `Retries` of a whole number of retries (at least 0), a finite
+    delay (at least 0 seconds) and a known backoff; return it with the backoff as a `Backoff`."""
+    if not isinstance(value, Retries):
+        raise DeclarationError(
+            f"{what}: retries={value!r} is not a Retries: write "
+            "retries=Retries(max_retries=2, delay_seconds=30.0) (from ff_assets import Retries)."
+        )
+    count = value.max_retries
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise DeclarationError(
+            f"{what}: Retries(max_retries={count!r}) is not a number of retries: give a whole "
+            "number of at least 0 (0 turns retries off; the default is 2)."
+        )
+    delay = value.delay_seconds
+    if (
+        isinstance(delay, bool)
+        or not isinstance(delay, int | float)
+        or not math.isfinite(delay)
+        or delay < 0
+    ):
+        raise DeclarationError(
+            f"{what}: Retries(delay_seconds={delay!r}) is not a wait: give a finite number of "
+            "seconds of at least 0 (the default is 30.0)."
+        )
+    if not isinstance(value.jitter, bool):
+        raise DeclarationError(f"{what}: Retries(jitter={value.jitter!r}) must be True or False.")
+    backoff = check_choice(what, "Retries backoff", Backoff, value.backoff)
+    return Retries(
+        max_retries=count, delay_seconds=float(delay), backoff=backoff, jitter=value.jitter
+    )
+
+
 E = TypeVar("E", bound=StrEnum)
 
 

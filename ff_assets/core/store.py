@@ -21,6 +21,7 @@ from ff_assets.core.planner import plan as plan_declarations
 from ff_assets.core.specs import (
     FeatureSpec,
     HashSplit,
+    Retries,
     StageKind,
     StageSpec,
     Threshold,
@@ -28,6 +29,7 @@ from ff_assets.core.specs import (
     check_name,
     check_names,
     check_owner,
+    check_retries,
     check_stage_fields,
     freeze_tags,
 )
@@ -35,6 +37,7 @@ from ff_assets.core.specs import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_MAX_VARIANTS = 64
+DEFAULT_RETRIES = Retries()  # two more attempts, 30 s then about 60 s later
 
 
 class FeatureStore:
@@ -56,6 +59,7 @@ class FeatureStore:
         tags: Mapping[str, str] | None = None,
         default_outputs: Iterable[str] = (),
         max_variants: int = DEFAULT_MAX_VARIANTS,
+        retries: Retries = DEFAULT_RETRIES,
     ) -> None:
         self.name = check_name("store", name)
         self.description = description
@@ -63,6 +67,7 @@ class FeatureStore:
         self.tags = freeze_tags(tags)
         self.default_outputs = check_names(f"store {name!r}", "default_outputs", default_outputs)
         self.max_variants = check_max_variants(f"store {name!r}", max_variants)
+        self.retries = check_retries(f"store {name!r}", retries)
         self._stages: dict[str, StageSpec] = {}
         self._features: dict[str, FeatureSpec] = {}
         self._scoring: dict[str, StageSpec] = {}
@@ -95,7 +100,7 @@ class FeatureStore:
                 store=self.name, stages=self._stages, features={**self._features, **implied},
                 scoring_sources=self._scoring, default_outputs=self.default_outputs,
                 max_variants=self.max_variants, description=self.description, owner=self.owner,
-                tags=self.tags,
+                tags=self.tags, retries=self.retries,
             )  # fmt: skip
         return self._snapshot
 

@@ -38,6 +38,13 @@ from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
 from ff_assets.core.specs import TEST, TRAIN
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
 from ff_assets.orchestration.registration import compare, register, registered_model
+from ff_assets.orchestration.retries import (
+    describe,
+    is_transient,
+    not_retried,
+    retried_if_transient,
+    retry_policy,
+)
 from ff_assets.spark.engine import (
     DISJOINT,
     FIT_ROWS,
@@ -150,12 +157,15 @@ def _engine_asset(graph: AssetGraph, names: tuple[str, ...], index: int | None) 
         can_subset=True,
         backfill_policy=SINGLE_RUN,
         required_resource_keys=ENGINE_RESOURCES,
-        description=f"Assets of store {plan.store!r}, computed as one Spark program.",
+        retry_policy=retry_policy(plan.retries),
+        description=f"Assets of store {plan.store!r}, computed as one Spark program; "
+        f"{describe(plan.retries)}.",
     )
     def run_store(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
-        yield from execute_selection(
-            context, graph, {by_key[k] for k in context.selected_asset_keys}
-        )
+        with retried_if_transient():
+            yield from execute_selection(
+                context, graph, {by_key[k] for k in context.selected_asset_keys}
+            )
 
     return run_store
 
@@ -164,7 +174,8 @@ def execute_selection(
     context: AssetExecutionContext, graph: AssetGraph, selection: set[str]
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     """Run the engine on `selection` and turn its outcomes into Dagster results; raise at the
-    end, naming every failed stage, when something could not be stored."""
+    end, naming every failed stage, when something could not be stored: retried under the
+    store's policy only when every failure was transient (`retries.is_transient`)."""
     settings = context.resources.settings
     partitions = (
         tuple(context.partition_keys)
@@ -209,7 +220,11 @@ def execute_selection(
             continue
         yield compare(context, graph, planned)
     if failures:
-        raise _failure(failures)
+        error = _failure(failures)
+        own = [f.error for f in failures if f.error is not None]
+        if own and all(is_transient(e) for e in own):
+            raise error
+        raise not_retried(error)
 
 
 def _failure(failures: list[Failed]) -> StageFailedError:

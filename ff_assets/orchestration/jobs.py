@@ -15,11 +15,14 @@ from dagster import (
 
 from ff_assets.core.errors import UnknownAliasError, UnknownStoreError, did_you_mean
 from ff_assets.core.plan import Plan, Variant
+from ff_assets.core.specs import Retries
 from ff_assets.orchestration.assets import EVERY_PARTITION, AssetGraph
 from ff_assets.orchestration.model_assets import Scoring
+from ff_assets.orchestration.retries import retried_if_transient, retry_policy
 from ff_assets.tracking.promotion import promote_variant, promotion_line
 from ff_assets.tracking.registry import ALIASES
 
+PROMOTE_RETRIES = retry_policy(Retries(max_retries=2, delay_seconds=5.0))
 STORE_TAG = "ff_assets/store"  # on every run of a store's jobs: run queues limit on it
 
 
@@ -100,30 +103,36 @@ def promote_job(plans: Sequence[Plan]) -> JobDefinition:
     checked for production), so promotion can be launched from Dagit with config."""
     by_name = {p.store: p for p in plans}  # the plans the definitions were built from
 
-    @op(required_resource_keys={"settings"})
+    # Shared by every store: a short wait, as it only talks to MLflow (no Spark to restart).
+    @op(required_resource_keys={"settings"}, retry_policy=PROMOTE_RETRIES)
     def promote_model(context: OpExecutionContext, config: PromoteConfig) -> None:
-        if config.to not in ALIASES:
-            raise UnknownAliasError(
-                f"to={config.to!r}: choose {' or '.join(ALIASES)}."
-                + did_you_mean(config.to, ALIASES)
-            )
-        if config.store not in by_name:
-            raise UnknownStoreError(
-                f"store={config.store!r}: this code location serves {', '.join(sorted(by_name))}; "
-                f"set store to one of them.{did_you_mean(config.store, by_name)}"
-            )
-        plan = by_name[config.store]
-        done = promote_variant(
-            context.resources.settings.mlflow_client(), plan, config.output,
-            config.variant or None, config.to, version=config.version or None,
-            reason=config.reason,
-        )  # fmt: skip
-        context.log.info(promotion_line(done))
-        if done.warning:
-            context.log.warning(done.warning)
+        with retried_if_transient():
+            _promote(context, config, by_name)
 
     @job(description="Promote a variant's registered model to staging or production.")
     def promote_model_job() -> None:
         promote_model()
 
     return promote_model_job
+
+
+def _promote(context: OpExecutionContext, config: PromoteConfig, by_name: dict[str, Plan]) -> None:
+    """Check the config, promote, log the promotion."""
+    if config.to not in ALIASES:
+        raise UnknownAliasError(
+            f"to={config.to!r}: choose {' or '.join(ALIASES)}." + did_you_mean(config.to, ALIASES)
+        )
+    if config.store not in by_name:
+        raise UnknownStoreError(
+            f"store={config.store!r}: this code location serves {', '.join(sorted(by_name))}; "
+            f"set store to one of them.{did_you_mean(config.store, by_name)}"
+        )
+    plan = by_name[config.store]
+    done = promote_variant(
+        context.resources.settings.mlflow_client(), plan, config.output,
+        config.variant or None, config.to, version=config.version or None,
+        reason=config.reason,
+    )  # fmt: skip
+    context.log.info(promotion_line(done))
+    if done.warning:
+        context.log.warning(done.warning)

@@ -7,6 +7,7 @@ register in MLflow. The run shows in Dagit.
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from ff_assets.orchestration.progress import (
     root_cause,
     user_error,
 )
+
+INSTANCE_LOCK = ".ff_assets_instance.lock"
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,16 @@ class MaterializeReport:
 
 
 def project_instance(home: str | None = None) -> DagsterInstance:
-    """The persistent Dagster instance of the project (`$DAGSTER_HOME` or `<home>/dagster`)."""
+    """The persistent Dagster instance of the project (`$DAGSTER_HOME` or `<home>/dagster`).
+
+    Opened under a lock file in that folder: two processes creating a new SQLite instance at
+    once both stamp its schema, which leaves two alembic heads in `runs.db`, and no process can
+    open the instance afterwards (found by the concurrent-runs test)."""
     folder = ProjectPaths.resolve(home).dagster_home
     folder.mkdir(parents=True, exist_ok=True)
-    return DagsterInstance.from_config(str(folder))
+    with open(folder / INSTANCE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        return DagsterInstance.from_config(str(folder))
 
 
 def materialize_store(

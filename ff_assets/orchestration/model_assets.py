@@ -28,6 +28,7 @@ from ff_assets.core.specs import StageSpec
 from ff_assets.orchestration.assets import RESOURCES, AssetGraph
 from ff_assets.orchestration.keys import dagster_owner, dagster_tags, python_name
 from ff_assets.orchestration.registration import registered_model
+from ff_assets.orchestration.retries import describe, retried_if_transient, retry_policy
 from ff_assets.spark import execute
 from ff_assets.tracking.registry import ALIASES, version_for_alias
 from ff_assets.tracking.runs import load_spark_model
@@ -110,10 +111,13 @@ def _scoring_source_asset(graph: AssetGraph, source: StageSpec) -> AssetsDefinit
             )
         },
         required_resource_keys=RESOURCES,
+        retry_policy=retry_policy(graph.plan.retries),
+        description=f"Read {source.name}; {describe(graph.plan.retries)}.",
     )  # fmt: skip
     def read(context: AssetExecutionContext) -> Iterator[Output]:
-        spark = context.resources.spark.spark_session
-        rows = execute.read_source(source, spark, context.resources.settings.data_path())
+        with retried_if_transient():
+            spark = context.resources.spark.spark_session
+            rows = execute.read_source(source, spark, context.resources.settings.data_path())
         yield Output(rows, output_name=out_name)
 
     return read
@@ -145,18 +149,22 @@ def _scored_asset(graph: AssetGraph, entry: Scoring, source: StageSpec) -> Asset
         },
         ins={source_input: AssetIn(key=entry.source)},
         required_resource_keys=RESOURCES,
+        retry_policy=retry_policy(graph.plan.retries),
+        description=f"Score with the {entry.alias} version of {entry.model_name}; "
+        f"{describe(graph.plan.retries)}.",
     )  # fmt: skip
     def score(context: AssetExecutionContext, **inputs: Any) -> Iterator[Output]:
-        store = context.resources.settings.tracking_store()
-        version = version_for_alias(store.client(), entry.model_name, entry.alias)
-        pipeline = load_spark_model(store, entry.model_name, str(version.version))
-        rows = inputs[source_input]
-        scored = pipeline.transform(rows).select(
-            key_column,
-            prediction,
-            F.lit(str(version.version)).alias("model_version"),
-            F.lit(entry.alias).alias("model_alias"),
-        )
+        with retried_if_transient():
+            store = context.resources.settings.tracking_store()
+            version = version_for_alias(store.client(), entry.model_name, entry.alias)
+            pipeline = load_spark_model(store, entry.model_name, str(version.version))
+            rows = inputs[source_input]
+            scored = pipeline.transform(rows).select(
+                key_column,
+                prediction,
+                F.lit(str(version.version)).alias("model_version"),
+                F.lit(entry.alias).alias("model_alias"),
+            )
         yield Output(
             scored,
             output_name=out_name,

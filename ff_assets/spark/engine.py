@@ -698,7 +698,9 @@ class _Run:
             if self.e.statistics and self._observe(node, planned, evaluation is not None):
                 # Statistics gathered while the table is written: no pass of their own.
                 rows, finish = observed_statistics(rows, planned.features, partitions)
-            commit = write_table(rows, self.e.layout.table_path(key), partitions=partitions)
+            commit = write_table(
+                rows, self.e.layout.table_path(key), partitions=partitions, marker=self.e.run_id
+            )
             if evaluation is not None:  # the model's counts, observed during the write
                 counted = evaluation[1](evaluation[0].get)
                 if counted is None:  # a label the fit never saw: count those rows by group
@@ -708,6 +710,8 @@ class _Run:
                     self.e.record.counted_on_write.append(node.key)
             paths["path"] = str(self.e.layout.table_path(key))
             metadata.update({"delta_version": commit.version, "rows_written": commit.rows})
+            if commit.attempts > 1:  # another run committed first: made again on its version
+                metadata["delta_commit_attempts"] = commit.attempts
             metadata["dagster/row_count"] = commit.rows
         else:
             recipe = self._recipe(node, planned)
@@ -728,7 +732,9 @@ class _Run:
                 written = (
                     unobserved
                     if node.key in self.cached
-                    else read_table(self.e.spark, self.e.layout.table_path(key))
+                    else read_table(
+                        self.e.spark, self.e.layout.table_path(key), commit and commit.version
+                    )
                 )
                 stats = token_statistics(written, stats, partitions)
         elif not self.e.statistics:

@@ -8,18 +8,41 @@ every table while Spark code sees vectors as before.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from delta.exceptions import (  # importing it makes py4j raise these instead of Py4JJavaError
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from ff_assets.core.errors import DataFormatError, MissingColumnError
+from ff_assets.core.errors import ConcurrentWriteError, DataFormatError, MissingColumnError
 from ff_assets.core.specs import TEST, TRAIN
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.vectors import is_vector, read_vectors, stored_nulls, stored_vectors
+
+# Delta's optimistic concurrency: a commit that finds another one made since it read the table
+# (two runs writing one table at once) raises one of these (delta-spark's classes do not share
+# a Python base). The write is then made again on the new version, a few times, a little apart.
+CONFLICTS = (
+    DeltaConcurrentModificationException, ConcurrentWriteException, MetadataChangedException,
+    ProtocolChangedException, ConcurrentAppendException, ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException, ConcurrentTransactionException,
+)  # fmt: skip
+COMMIT_ATTEMPTS = 5
+COMMIT_WAIT_SECONDS = 0.5  # doubled after each conflict, with jitter
 
 
 @dataclass(frozen=True)
@@ -31,6 +54,7 @@ class Commit:
     rows: int
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows_per_partition: dict[str, int] = field(default_factory=dict)  # by `ff_split` value
+    attempts: int = 1  # more when commits of other runs conflicted with this one's first
 
 
 def table_exists(spark: SparkSession, path: Path) -> bool:
@@ -44,8 +68,15 @@ def read_table(spark: SparkSession, path: Path, version: int | None = None) -> D
     return read_vectors(reader.load(str(path)))
 
 
-def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None) -> Commit:
+def write_table(
+    frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None, marker: str = ""
+) -> Commit:
     """Overwrite the table, or only the given train/test partitions of it, in one Delta commit.
+
+    `marker` (the run's id) is the commit's `userMetadata` in Delta's history, and finds this
+    commit again when another run commits right after it. A commit that conflicts with another
+    run's is made again on the table as that run left it (`COMMIT_ATTEMPTS` in all), so each
+    version holds one run's rows, whole; past that, `ConcurrentWriteError` names the table.
 
     A partitioned write needs the `ff_split` column; rows of other partitions are refused by
     Delta (`replaceWhere`), so a write can never touch a partition it does not own.
@@ -77,8 +108,27 @@ def write_table(frame: DataFrame, path: Path, *, partitions: Sequence[str] | Non
             writer = writer.option("replaceWhere", f"{SPLIT_COLUMN} IN ({keys})")
     else:
         writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    writer.save(str(path))
-    return commit_of(path)
+    if marker:
+        writer = writer.option("userMetadata", marker)
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            writer.save(str(path))
+            break
+        except CONFLICTS as conflict:
+            if attempt == COMMIT_ATTEMPTS:
+                raise ConcurrentWriteError(
+                    f"table {path}: another run committed to it each of the {attempt} times this "
+                    f"run tried to ({type(conflict).__name__}: {_first_line(conflict)}). The "
+                    "table holds the other run's rows, whole. Run one materialization of a "
+                    "store at a time (Dagster's run queue: a tag_concurrency_limits entry on "
+                    "the ff_assets/store tag, see docs/DEPLOYMENT.md), then re-run this one."
+                ) from conflict
+            time.sleep(COMMIT_WAIT_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+    return replace(commit_of(path, marker), attempts=attempt)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
 
 
 def _holds_spark_vectors(frame: DataFrame, path: Path) -> bool:
@@ -92,19 +142,28 @@ def _holds_spark_vectors(frame: DataFrame, path: Path) -> bool:
     return any(is_vector(f.dataType) for f in stored)
 
 
-def commit_of(path: Path) -> Commit:
-    """The latest commit of a local table, read from its `_delta_log` entry.
+def commit_of(path: Path, marker: str = "") -> Commit:
+    """The latest commit of a local table, or the latest one `marker` made, read from its
+    `_delta_log` entry.
 
     Delta's Python API answers this only through `history()`, a Spark job per call, while
     the commit file (the Delta protocol's `<version>.json`) already holds the version, the
     files added and the statistics Delta collected while writing them.
     """
     log = path / "_delta_log"
-    version = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    versions = sorted((int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()), reverse=True)
+    entries = (log / f"{versions[0]:020d}.json").read_text().splitlines()
+    version = versions[0]
+    for candidate in versions if marker else ():
+        lines = (log / f"{candidate:020d}.json").read_text().splitlines()
+        info = next((json.loads(x)["commitInfo"] for x in lines if '"commitInfo"' in x), {})
+        if info.get("userMetadata") == marker:
+            version, entries = candidate, lines
+            break
     rows = 0
     per_partition: dict[str, int] = {}
     columns: dict[str, dict[str, Any]] = {}
-    for line in (log / f"{version:020d}.json").read_text().splitlines():
+    for line in entries:
         added = json.loads(line).get("add")
         if not added or not added.get("stats"):
             continue

@@ -7,9 +7,14 @@ jobs score. Promotions are recorded as tags on the version they point at.
 from __future__ import annotations
 
 import getpass
+import socket
 import subprocess
 import sys
 import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,7 +194,9 @@ def promote(
 ) -> Promotion:
     """Point `alias` at `version` (default: the newest), after checking the threshold on
     `partition`'s metrics for `production`; record who, when, why and on which rows it was
-    chosen on the version. Refusals change nothing."""
+    chosen on the version: `<UTC time, microseconds> by <user> (was version N): <reason>`.
+    Refusals change nothing; promotions of one model run one at a time (`promotion_lock`), so
+    each record names the version its promotion really replaced."""
     if alias not in ALIASES:
         raise PromotionRefusedError(
             f"alias {alias!r} is not one ff_assets uses: choose {' or '.join(ALIASES)}."
@@ -211,17 +218,75 @@ def promote(
                 "model (or lower the threshold declared on it) and promote a version that "
                 "meets it."
             )
-    previous = aliases_of(client, name).get(alias)
-    client.set_registered_model_alias(name, alias, chosen.version)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    record = f"{stamp} by {getpass.getuser()}: {reason or 'no reason given'}"
-    client.set_model_version_tag(name, chosen.version, f"promoted_to_{alias}", record)
-    if threshold is not None and alias == "production":
-        client.set_model_version_tag(name, chosen.version, "production_threshold_on", partition)
+    with promotion_lock(client, name):
+        previous = aliases_of(client, name).get(alias)
+        client.set_registered_model_alias(name, alias, chosen.version)
+        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+        was = f"version {previous}" if previous else "unset"
+        record = f"{stamp} by {getpass.getuser()} (was {was}): {reason or 'no reason given'}"
+        client.set_model_version_tag(name, chosen.version, f"promoted_to_{alias}", record)
+        if threshold is not None and alias == "production":
+            client.set_model_version_tag(name, chosen.version, "production_threshold_on", partition)
     return Promotion(
         name=name, alias=alias, version=str(chosen.version), previous=previous,
         metric=threshold.metric if threshold else None, value=value, partition=partition,
     )  # fmt: skip
+
+
+LOCK_SUFFIX = ".promotion_lock"
+LOCK_STALE_SECONDS = 60.0  # a promotion takes well under a second: older locks were abandoned
+LOCK_WAIT_SECONDS = 120.0
+
+
+@contextmanager
+def promotion_lock(
+    client: MlflowClient, name: str, *, wait: float = LOCK_WAIT_SECONDS
+) -> Iterator[None]:
+    """Promotions of `name` one at a time, across threads, processes and machines.
+
+    MLflow has no compare-and-set: two promotions at once would both read the same previous
+    version, and on a SQL store the second to insert a new alias fails on its UNIQUE constraint
+    (`set_registered_model_alias` reads, then inserts). The lock is a registered model named
+    `<name>.promotion_lock`, as creating a registered model is the one call every MLflow store
+    makes atomic (a name is created once); deleting it releases the lock. A lock older than
+    `LOCK_STALE_SECONDS` (its holder died) is taken over."""
+    lock = name + LOCK_SUFFIX
+    holder = f"{getpass.getuser()}@{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + wait
+    pause = 0.02
+    while True:
+        try:
+            tags = {"ff_assets.lock_holder": holder, "ff_assets.lock_since": str(time.time())}
+            client.create_registered_model(
+                lock, tags=tags, description=f"Held while {name} is promoted; deleted after."
+            )
+            break
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        _release_if_stale(client, lock)
+        if time.monotonic() > deadline:
+            raise TrackingError(
+                f"another promotion of {name} has held its lock (registered model {lock!r}) for "
+                f"over {wait:.0f} s: wait for it to end and promote again; if none is running, "
+                f"delete the registered model {lock!r} and promote again."
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+    try:
+        yield
+    finally:
+        client.delete_registered_model(lock)
+
+
+def _release_if_stale(client: MlflowClient, lock: str) -> None:
+    try:
+        since = float(client.get_registered_model(lock).tags.get("ff_assets.lock_since", "0"))
+    except MlflowException:  # released meanwhile
+        return
+    if time.time() - since > LOCK_STALE_SECONDS:
+        with suppress(MlflowException):  # another waiter took it over first
+            client.delete_registered_model(lock)
 
 
 def _version(client: MlflowClient, name: str, version: str | None) -> ModelVersion:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IDF, HashingTF, Normalizer, RegexTokenizer
 
-from ff_assets.core import FeatureStore
+from ff_assets.core import FeatureStore, Retries
+from ff_assets.core.store import DEFAULT_RETRIES
 from ff_assets.orchestration.definitions import build_definitions
 from ff_assets.spark.introspect import spark_stage
 
@@ -58,9 +59,11 @@ def _read(data_dir: Path) -> list[tuple[str, str, float]]:
         return [(r["review_id"], r["text"], float(r["sentiment"])) for r in csv.DictReader(handle)]
 
 
-def build_store() -> FeatureStore:
+def build_store(*, retries: Retries = DEFAULT_RETRIES) -> FeatureStore:
     """A fresh declaration of the store (stores are mutable: each test module builds its own)."""
-    store = FeatureStore(name=STORE, description="Synthetic review sentences.", owner="tests")
+    store = FeatureStore(
+        name=STORE, description="Synthetic review sentences.", owner="tests", retries=retries
+    )
 
     @store.source(outputs=["text", "sentiment"], entity_key="review_id", data_files=(DATA_FILE,))
     def reviews(spark: SparkSession, data_dir: Path) -> DataFrame:
@@ -100,14 +103,16 @@ def build_store() -> FeatureStore:
     return store
 
 
-def build_store_with_a_broken_producer(fails: Callable[[], bool] = lambda: True) -> FeatureStore:
+def build_store_with_a_broken_producer(
+    fails: Callable[[], bool] = lambda: True, *, retries: Retries = DEFAULT_RETRIES
+) -> FeatureStore:
     """The store with a third producer of `text_vector` that raises while `fails()` (a third
     variant; an IDF fit otherwise, so a first run can store it).
 
     A fitted function, not a row-wise one: a fitted function returns a Spark ML model, so it
     may sit in a registered model's inference pipeline (a row-wise function may not).
     """
-    store = build_store()
+    store = build_store(retries=retries)
 
     @store.fitted(inputs=["term_counts"], outputs=["text_vector"])
     def broken(frame: DataFrame) -> Transformer:

@@ -1,2 +1,2 @@
-"""Fault tests: a run killed mid-write, a fit killed mid-save, the tracking server lost
-mid-run; each checks that nothing stored is lost and that a re-run completes."""
+"""Reliability tests: injected faults (a run killed mid-write or mid-save, the tracking server
+lost), concurrent runs and promotions, retries; each checks the state afterwards."""
