@@ -27,6 +27,7 @@ from ff_assets.orchestration.registration import registered_model
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets_tests.orchestration.conftest import shared_data_dir
 from ff_assets_tests.services.mlflow_server import MlflowServer, mlflow_server
+from ff_assets_tests.services.process import stop_group
 from ff_assets_tests.services.spark_standalone import PROJECT, SparkCluster, spark_standalone
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.integration]
@@ -63,12 +64,19 @@ def test_reviews_materialize_on_a_standalone_cluster(
     }  # fmt: skip
     command = [str(Path(sys.executable).with_name("ff-assets")), "materialize"]
     began = time.monotonic()
-    done = subprocess.run(
-        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT
-    )
-    seconds = time.monotonic() - began
-    print(f"ff-assets materialize on {cluster.url}: {seconds:.1f} s")
-    assert done.returncode == 0, done.stderr[-6000:]
+    run = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = run.communicate(timeout=TIMEOUT)
+    finally:
+        stop_group(run)  # the command and its Spark driver, whatever happened
+    print(f"ff-assets materialize on {cluster.url}: {time.monotonic() - began:.1f} s")
+    assert run.returncode == 0, err[-6000:]
+    plan = reviews.store.plan()
+    assert f"{len(plan.assets)} of {len(plan.assets)} assets stored" in err
+    assert "sentiment_prediction[tfidf]" in out
 
     # The master ran the driver's application to its end, on executors of the worker.
     apps = cluster.completed_apps(APP)
@@ -80,7 +88,6 @@ def test_reviews_materialize_on_a_standalone_cluster(
     assert any("Finished task" in log.read_text() for log in logs), logs
 
     # Every table of the plan holds every review, read without Spark.
-    plan = reviews.store.plan()
     tables = {
         a.name: home / "tables" / Path(*asset_key(plan.store, a).path)
         for a in plan.assets.values()
@@ -97,9 +104,9 @@ def test_reviews_materialize_on_a_standalone_cluster(
     client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
     for variant in plan.variants:
         [version] = client.search_model_versions(f"name = '{registered_model(plan, variant)}'")
-        run = client.get_run(version.run_id)
+        metrics = client.get_run(version.run_id).data.metrics
         for partition in ("train", "validation", "test"):
-            assert 0.0 <= run.data.metrics[f"{partition}_accuracy"] <= 1.0, variant.name
+            assert 0.0 <= metrics[f"{partition}_accuracy"] <= 1.0, variant.name
         assert version.tags["selects_on"] == "validation"
         assert client.list_artifacts(version.run_id, "inference_pipeline"), variant.name
     # ... in the server's artifact store, which every process reaches, not on the driver's disk.
