@@ -94,11 +94,16 @@ def _create_sqlite_store(uri: str, timeout: float = 300.0) -> None:
         raise MlflowException(f"creating the new store took over {timeout:.0f} s") from exc
 
 
+def is_server(uri: str) -> bool:
+    """Whether `uri` names a tracking server (http or https), not a store of this process."""
+    return urlsplit(uri).scheme in ("http", "https")
+
+
 def _check_server_answers(uri: str, timeout: float = 5.0) -> None:
     """Fail in seconds when an HTTP tracking server cannot be reached: MLflow's own client
     retries a refused connection with backoff for about four minutes before giving up.
     Any HTTP answer (even an error status) or a TLS problem is left to MLflow to judge."""
-    if urlsplit(uri).scheme not in ("http", "https"):
+    if not is_server(uri):
         return
     try:
         requests.get(uri.rstrip("/") + "/health", timeout=timeout)

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from ff_assets.config import redact
 from ff_assets.core.errors import TrackingError
-from ff_assets.tracking.registry import ensure_experiment, tracking_client
+from ff_assets.tracking.registry import ensure_experiment, is_server, tracking_client
 
 DEFAULT_EXPERIMENT = "ff_assets"
 # What the fluent API exports for subprocesses; dagster-mlflow's `set_experiment` adds the last.
@@ -47,8 +47,11 @@ class TrackingStore:
         return tracking_client(self.uri)
 
     def experiment_id(self, client: MlflowClient) -> str:
-        """The experiment's id, created with artifacts under `artifact_root` when new."""
-        return ensure_experiment(client, self.experiment, self.artifact_root)
+        """The experiment's id, created when new with artifacts under `artifact_root`; on a
+        tracking server, in the server's artifact store, which every process that logs or
+        loads a model reaches (a folder on the driver's disk is not that)."""
+        root = None if is_server(self.uri) else self.artifact_root
+        return ensure_experiment(client, self.experiment, root)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from ff_assets.tracking.registry import (
     tracking_client,
     version_for_alias,
 )
+from ff_assets.tracking.runs import TrackingStore
 from ff_assets_tests.tracking.helpers import Register
 
 MODEL = "reviews.sentiment_prediction.tfidf"
@@ -49,6 +50,26 @@ def test_experiment_is_created_under_the_artifact_root_once(
     assert ensure_experiment(client, "ff_assets", tmp_path / "elsewhere") == first
     location = client.get_experiment(first).artifact_location
     assert location == (tmp_path / "mlartifacts").resolve().as_uri()
+
+
+def test_on_a_tracking_server_the_experiment_keeps_the_servers_artifact_store(
+    tmp_path: Path,
+) -> None:
+    """Not a folder on the driver's disk: every machine that logs or loads a model reaches the
+    server's store (`mlflow server --artifacts-destination`)."""
+    created: dict[str, str | None] = {}
+
+    class NewServer:  # what MlflowClient answers on a server without the experiment
+        def get_experiment_by_name(self, name: str) -> None:
+            return None
+
+        def create_experiment(self, name: str, artifact_location: str | None = None) -> str:
+            created[name] = artifact_location
+            return "1"
+
+    store = TrackingStore(uri="http://127.0.0.1:5000", artifact_root=tmp_path / "mlartifacts")
+    assert store.experiment_id(NewServer()) == "1"  # type: ignore[arg-type]
+    assert created == {"ff_assets": None}
 
 
 # -- bad tracking URIs: fail at once, say what to do ------------------------------------------
