@@ -125,6 +125,9 @@ def build_store_with_a_broken_producer(
 
 
 store = build_store()  # for `ff-assets --store ff_assets_tests.orchestration.tiny_store:store`
+# The same store with transient failures not retried: a fault test sees the one attempt it
+# breaks (`reliability/test_retries.py` covers the retried kind).
+store_without_retries = build_store(retries=Retries(max_retries=0))
 
 
 # -- shared by the model and automation tests --------------------------------------------------

@@ -23,6 +23,7 @@ from ff_assets_tests.services.process import stop_group
 
 WORKTREE = Path(__file__).resolve().parents[2]
 TINY = "ff_assets_tests.orchestration.tiny_store:store"
+TINY_WITHOUT_RETRIES = "ff_assets_tests.orchestration.tiny_store:store_without_retries"
 T = TypeVar("T")
 
 
@@ -47,12 +48,12 @@ class Child:
 
 
 def materialize_in_child(
-    home: Path, data_dir: Path, log: Path, env: Mapping[str, str] | None = None
+    home: Path, data_dir: Path, log: Path, env: Mapping[str, str] | None = None, store: str = TINY
 ) -> Child:
-    """`ff-assets materialize` of the tiny store into `home` (its Dagster instance and MLflow
-    store there unless `env` says otherwise), importing this checkout."""
+    """`ff-assets materialize` of the tiny store (or `store`) into `home` (its Dagster instance
+    and MLflow store there unless `env` says otherwise), importing this checkout."""
     command = [
-        str(Path(sys.executable).with_name("ff-assets")), "materialize", "--store", TINY,
+        str(Path(sys.executable).with_name("ff-assets")), "materialize", "--store", store,
         "--home", str(home), "--data-dir", str(data_dir), "--no-statistics", "--quiet",
     ]  # fmt: skip
     variables = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAGSTER_"))}

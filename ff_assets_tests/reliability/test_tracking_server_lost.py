@@ -1,7 +1,10 @@
 """The MLflow tracking server goes away in the middle of a run, while a variant is being
 logged: the run fails naming MLflow and the server, every registered version is whole (its run
 FINISHED, its metrics logged), the run's Delta tables are whole, and once the server
-is back on the same port and backend a re-run registers new versions."""
+is back on the same port and backend a re-run registers new versions.
+
+The store retries nothing here, so the run is the one attempt the fault breaks; under the
+default policy a lost server is retried (`test_retries.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from ff_assets_tests.orchestration import tiny_store
 from ff_assets_tests.reliability.faults import (
+    TINY_WITHOUT_RETRIES,
     delta_tables,
     finished,
     materialize_in_child,
@@ -58,7 +62,9 @@ def test_the_tracking_server_lost_mid_run_fails_clearly_and_a_rerun_registers(
         port = int(server.uri.rsplit(":", 1)[1])
         env = {"MLFLOW_TRACKING_URI": server.uri, **FAST_FAILURE}
         client = MlflowClient(tracking_uri=server.uri, registry_uri=server.uri)
-        child = materialize_in_child(home, data_dir, tmp_path / "lost.log", env)
+        child = materialize_in_child(
+            home, data_dir, tmp_path / "lost.log", env, store=TINY_WITHOUT_RETRIES
+        )
         try:
 
             def second_variant_logging() -> str | None:
@@ -110,7 +116,11 @@ def test_the_tracking_server_lost_mid_run_fails_clearly_and_a_rerun_registers(
         assert not _versions(client)[tiny_store.NORMALIZED_MODEL]
         parent = client.get_run(lost.data.tags["mlflow.parentRunId"]).info.status
 
-        finished(materialize_in_child(home, data_dir, tmp_path / "rerun.log", env))
+        finished(
+            materialize_in_child(
+                home, data_dir, tmp_path / "rerun.log", env, store=TINY_WITHOUT_RETRIES
+            )
+        )
         after = {m: len(v) for m, v in _versions(client).items()}
         assert all(after[m] == before[m] + 1 for m in MODELS), (before, after)
         assert _assert_whole(client) == sum(after.values())
