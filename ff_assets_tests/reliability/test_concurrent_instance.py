@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.reliability
 
 PROJECT = Path(__file__).resolve().parents[2]
-TRIALS = 3
+TRIALS = 2
 CHILD = """
 import sys, time
 from pathlib import Path
