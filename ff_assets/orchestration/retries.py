@@ -17,11 +17,13 @@ from dagster import Failure, Jitter, RetryPolicy
 
 from ff_assets.core.errors import TransientError
 from ff_assets.core.specs import Backoff, Retries
+from ff_assets.spark.tables import CONFLICTS
 
 BACKOFFS = {Backoff.EXPONENTIAL: DagsterBackoff.EXPONENTIAL, Backoff.LINEAR: DagsterBackoff.LINEAR}
 
 # Failures that may pass on their own, by class name anywhere in an exception's chain of causes
-# and contexts, so this module needs neither py4j nor delta-spark loaded to judge them.
+# and contexts (py4j's and requests' classes need not be loaded to judge them). Delta's commit
+# conflicts are the ones `spark.tables.write_table` retries itself: one list, theirs.
 TRANSIENT_CLASSES = frozenset(
     {
         "Py4JNetworkError",  # the driver lost its JVM gateway
@@ -29,14 +31,7 @@ TRANSIENT_CLASSES = frozenset(
         "ConnectTimeout",
         "ReadTimeout",
         "ConcurrentModificationException",  # Delta's commit conflicts (the Java base class)
-        "DeltaConcurrentModificationException",  # and delta.exceptions', which share no base
-        "ConcurrentWriteException",
-        "ConcurrentAppendException",
-        "ConcurrentDeleteReadException",
-        "ConcurrentDeleteDeleteException",
-        "ConcurrentTransactionException",
-        "MetadataChangedException",
-        "ProtocolChangedException",
+        *(conflict.__name__ for conflict in CONFLICTS),  # and delta.exceptions' (no shared base)
     }
 )
 TRANSIENT_TYPES = (ConnectionError, TimeoutError, TransientError)
