@@ -99,7 +99,8 @@ def overlap(
 
     Rows are grouped by a 64-bit hash of their content and each side by its index, so the
     shuffle carries two numbers a row instead of the content (a text, a whole row); the
-    examples are looked up afterwards, only when there is an overlap.
+    examples are looked up afterwards (a scan, no shuffle of the content), only when there is
+    an overlap.
     """
     columns = [content] if isinstance(content, str) else list(content)
     present = functools.reduce(lambda a, b: a | b, (F.col(c).isNotNull() for c in columns))
@@ -112,14 +113,16 @@ def overlap(
         F.count(F.lit(1)).alias("n"), F.max("present").alias("present"),
     )  # fmt: skip
     in_both = (F.col("low") != F.col("high")) & F.col("present")
+    # One aggregation gives the counts and the most repeated values (a bounded heap of
+    # `sample` hashes, ties by hash), so `per_value`'s shuffle runs once.
     totals = per_value.agg(
-        F.sum(F.when(in_both, F.col("n")).otherwise(0)).alias("both"), F.sum("n").alias("rows")
-    ).first()
+        F.sum(F.when(in_both, F.col("n")).otherwise(0)).alias("both"), F.sum("n").alias("rows"),
+        F.max_by(F.col("h"), F.when(in_both, F.struct("n", "h")), sample).alias("top"),
+    ).first()  # fmt: skip
     both, rows = int(totals["both"] or 0), int(totals["rows"] or 0)
     if not both:
         return 0, rows, []
-    top = per_value.where(in_both).orderBy(F.desc("n"), "h").limit(sample).collect()
-    order = {r["h"]: i for i, r in enumerate(top)}
+    order = {h: i for i, h in enumerate(totals["top"] or [])}
     found = (
         assignment.select(F.xxhash64(*columns).alias("h"), *columns)
         .where(F.col("h").isin(list(order)))
