@@ -1,10 +1,11 @@
 """What the fault tests share: a store's run in a child process of its own (its own JVM, in a
-process group to SIGKILL), a condition polled until it holds, and Delta state read without
-Spark (`deltalake`)."""
+process group to SIGKILL) or, for the runs no fault reaches, in the test process; a condition
+polled until it holds; and Delta state read without Spark (`deltalake`)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote
 
+import mlflow
+import pytest
 from deltalake import DeltaTable
-
-from ff_assets_tests.services.process import stop_group
 
 WORKTREE = Path(__file__).resolve().parents[2]
 TINY = "ff_assets_tests.orchestration.tiny_store:store"
@@ -47,34 +48,66 @@ class Child:
         return self.process.wait(timeout)
 
 
+def _command(home: Path, data_dir: Path, store: str) -> list[str]:
+    """The arguments of `ff-assets materialize` for a fault test's run (the command's name
+    left out)."""
+    return [
+        "materialize", "--store", store, "--home", str(home), "--data-dir", str(data_dir),
+        "--no-statistics", "--quiet",
+    ]  # fmt: skip
+
+
+def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    """A run's environment: this one without its MLflow and Dagster settings, importing this
+    checkout, on `local[2]`, then `env`."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAGSTER_"))}
+    variables.update(PYTHONPATH=str(WORKTREE), FF_ASSETS_SPARK_MASTER="local[2]", **(env or {}))
+    return variables
+
+
 def materialize_in_child(
     home: Path, data_dir: Path, log: Path, env: Mapping[str, str] | None = None, store: str = TINY
 ) -> Child:
     """`ff-assets materialize` of the tiny store (or `store`) into `home` (its Dagster instance
     and MLflow store there unless `env` says otherwise), importing this checkout."""
-    command = [
-        str(Path(sys.executable).with_name("ff-assets")), "materialize", "--store", store,
-        "--home", str(home), "--data-dir", str(data_dir), "--no-statistics", "--quiet",
-    ]  # fmt: skip
-    variables = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAGSTER_"))}
-    variables.update(PYTHONPATH=str(WORKTREE), FF_ASSETS_SPARK_MASTER="local[2]", **(env or {}))
+    command = [str(Path(sys.executable).with_name("ff-assets")), *_command(home, data_dir, store)]
     with open(log, "ab") as sink:
         process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, env=variables, cwd=home,
+            command, stdout=sink, stderr=subprocess.STDOUT, env=_environment(env), cwd=home,
             start_new_session=True,
         )  # fmt: skip
     return Child(process, log)
 
 
-def finished(child: Child, timeout: float = 300.0) -> Child:
-    """Wait for `child` (stopped at the end, whatever happens); fail with its output unless
-    it exits 0."""
+def materialize_here(
+    home: Path, data_dir: Path, log: Path, env: Mapping[str, str] | None = None, store: str = TINY
+) -> None:
+    """The run `materialize_in_child` makes, to its end, through the CLI's entry point in this
+    process, on the session's Spark (ask for the `spark` fixture): the child's arguments,
+    environment and folder for the call only, its output in `log`; fails with that output
+    unless it exits 0. MLflow's process-wide tracking and registry URIs, which a run leaves at
+    its store, are put back to what the environment says afterwards."""
+    from ff_assets.cli import main
+    from ff_assets.tracking.runs import FLUENT_VARIABLES
+
+    output = io.StringIO()
     try:
-        code = child.wait(timeout)
+        with pytest.MonkeyPatch.context() as patch:
+            variables = _environment(env)
+            # MLflow exports its URIs and experiment: undone with the rest on leaving.
+            for name in (set(os.environ) - set(variables)) | set(FLUENT_VARIABLES):
+                patch.delenv(name, raising=False)
+            for name, value in variables.items():
+                patch.setenv(name, value)
+            patch.chdir(home)
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                code = main(_command(home, data_dir, store))
     finally:
-        stop_group(child.process, 5)
-    assert code == 0, f"materialize exited {code}:\n{child.output()[-4000:]}"
-    return child
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or "")
+        with open(log, "a") as sink:
+            sink.write(output.getvalue())
+    assert code == 0, f"materialize exited {code}:\n{output.getvalue()[-4000:]}"
 
 
 def poll(probe: Callable[[], T | None], child: Child, timeout: float = 240.0) -> T:

@@ -16,8 +16,8 @@ from ff_assets_tests.orchestration import tiny_store
 from ff_assets_tests.reliability.faults import (
     committed_files,
     delta_tables,
-    finished,
     killed_when,
+    materialize_here,
     materialize_in_child,
     states,
     uncommitted_files,
@@ -36,12 +36,12 @@ def _home(tmp_path: Path, rows: int) -> tuple[Path, Path]:
 
 
 def test_a_run_killed_mid_delta_write_leaves_every_table_at_its_last_good_version(
-    tmp_path: Path,
+    spark: SparkSession, tmp_path: Path
 ) -> None:
     home, data_dir = _home(tmp_path, ROWS)
     tables = home / "tables"
     started = time.monotonic()
-    finished(materialize_in_child(home, data_dir, tmp_path / "first.log"))
+    materialize_here(home, data_dir, tmp_path / "first.log")
     before = states(tables)
     assert len(before) >= 5 and all(s.version == 0 for s in before.values())
 
@@ -61,7 +61,7 @@ def test_a_run_killed_mid_delta_write_leaves_every_table_at_its_last_good_versio
     after = states(tables)
     assert after == before, f"killed while writing {table.name}: {before} -> {after}"
 
-    finished(materialize_in_child(home, data_dir, tmp_path / "rerun.log"))
+    materialize_here(home, data_dir, tmp_path / "rerun.log")
     rerun = states(tables)
     assert set(rerun) == set(before)
     for name, state in rerun.items():
@@ -84,7 +84,7 @@ def test_a_run_killed_mid_fit_save_keeps_the_previous_fit_and_its_pointer(
 ) -> None:
     home, data_dir = _home(tmp_path, 200)
     started = time.monotonic()
-    finished(materialize_in_child(home, data_dir, tmp_path / "first.log"))
+    materialize_here(home, data_dir, tmp_path / "first.log")
     layout = Layout.under(home)
     fits = sorted(p.parent for p in layout.fitted.rglob("LATEST"))
     assert len(fits) == 3  # the IDF and the two models
@@ -110,7 +110,7 @@ def test_a_run_killed_mid_fit_save_keeps_the_previous_fit_and_its_pointer(
         assert layout.is_complete_fit(Path(_pointer(folder)))
     leftover_complete = layout.is_complete_fit(partial)
 
-    finished(materialize_in_child(home, data_dir, tmp_path / "rerun.log"))
+    materialize_here(home, data_dir, tmp_path / "rerun.log")
     for folder in fits:
         moved = _pointer(folder)
         assert moved not in {before[folder], str(partial)}

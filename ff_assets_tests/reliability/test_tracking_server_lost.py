@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
 
 from ff_assets_tests.orchestration import tiny_store
 from ff_assets_tests.reliability.faults import (
     TINY_WITHOUT_RETRIES,
     delta_tables,
-    finished,
+    materialize_here,
     materialize_in_child,
     poll,
     states,
@@ -52,7 +53,7 @@ def _assert_whole(client: MlflowClient) -> int:
 
 
 def test_the_tracking_server_lost_mid_run_fails_clearly_and_a_rerun_registers(
-    tmp_path: Path,
+    spark: SparkSession, tmp_path: Path
 ) -> None:
     home, data_dir, mlflow_dir = tmp_path / "home", tmp_path / "data", tmp_path / "mlflow"
     home.mkdir()
@@ -116,11 +117,7 @@ def test_the_tracking_server_lost_mid_run_fails_clearly_and_a_rerun_registers(
         assert not _versions(client)[tiny_store.NORMALIZED_MODEL]
         parent = client.get_run(lost.data.tags["mlflow.parentRunId"]).info.status
 
-        finished(
-            materialize_in_child(
-                home, data_dir, tmp_path / "rerun.log", env, store=TINY_WITHOUT_RETRIES
-            )
-        )
+        materialize_here(home, data_dir, tmp_path / "rerun.log", env, store=TINY_WITHOUT_RETRIES)
         after = {m: len(v) for m, v in _versions(client).items()}
         assert all(after[m] == before[m] + 1 for m in MODELS), (before, after)
         assert _assert_whole(client) == sum(after.values())
