@@ -205,8 +205,19 @@ class Plan:
         declared = overlap_content(stage)
         if declared:
             return (declared,)
-        labels = {n.stage.label for n in self.nodes.values() if n.stage.label}
-        return tuple(f for f in stage.outputs if f not in labels)
+        return tuple(f for f in stage.outputs if f not in self._labels)
+
+    @cached_property
+    def _labels(self) -> frozenset[str]:
+        return frozenset(n.stage.label for n in self.nodes.values() if n.stage.label)
+
+    def registering(self, asset: str) -> Variant:
+        """The variant whose model the registered-model asset `asset` evaluates and registers."""
+        return self._by_registered_asset[asset]
+
+    @cached_property
+    def _by_registered_asset(self) -> dict[str, Variant]:
+        return {v.registered_asset: v for v in self.variants if v.registered_asset}
 
     def variants_of(self, output: str) -> tuple[Variant, ...]:
         return tuple(v for v in self.variants if v.output == output)

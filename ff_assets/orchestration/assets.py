@@ -291,7 +291,7 @@ def _description(plan: Plan, planned: PlannedAsset, node: Node | None) -> str:
     assert node is not None
     stage = node.stage
     if planned.role is AssetRole.REGISTERED:
-        variant = next(v for v in plan.variants if v.registered_asset == planned.name)
+        variant = plan.registering(planned.name)
         return (
             f"{stage.name} of {variant.name}: its inference pipeline, evaluated on held-out "
             f"rows (chosen on {plan.selects_on(variant)}) and registered in MLflow."
@@ -359,7 +359,7 @@ def _describe(plan: Plan, planned: PlannedAsset, node: Node | None) -> dict[str,
     if stage.threshold:
         metadata["production_threshold"] = f"{stage.threshold.metric} >= {stage.threshold.minimum}"
     if planned.role is AssetRole.REGISTERED:
-        variant = next(v for v in plan.variants if v.registered_asset == planned.name)
+        variant = plan.registering(planned.name)
         metadata["variant"] = variant.name
         metadata["registered_model"] = registered_model(plan, variant)
         held_out = [d.asset for d in planned.deps if d.held_out]

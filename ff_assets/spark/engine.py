@@ -802,7 +802,7 @@ class _Run:
 
     # -- models ----------------------------------------------------------------------------
     def _evaluated(self, node: Node, planned: PlannedAsset) -> Evaluated:
-        variant = next(v for v in self.plan.variants if v.registered_asset == planned.name)
+        variant = self.plan.registering(planned.name)
         stages: list[Transformer] = []
         for key in self.plan.upstream_nodes(node.key)[:-1]:
             upstream = self.plan.nodes[key]
