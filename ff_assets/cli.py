@@ -23,6 +23,10 @@ from ff_assets.core.store import FeatureStore
 from ff_assets.render import plan_json, plan_summary, stats_text, table, tree
 
 DEFAULT_STORE = "ff_assets.examples.reviews:store"
+STORAGE_HELP = (
+    "root of the Delta tables, views and fits: an absolute path or a URI such as "
+    "s3a://bucket/prefix (default $FF_ASSETS_STORAGE, else the home)"
+)
 DAGSTER_MLFLOW_BETA = (
     r"(Function|Class|Dagster resource) `(_create_mlflow_run_hook|MlFlow|mlflow_tracking)` "
     "is currently in beta"
@@ -153,6 +157,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         args.output or None,
         pins=_pins(args.pin),
         home=args.home,
+        storage=args.storage,
         data_dir=args.data_dir,
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
         progress=None if args.quiet else _say,
@@ -276,7 +281,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     variant = resolve_variant(plan, args.output_name, args.variant)
     defs = build_definitions(
         [StorePlan(store, args.output or None, _pins(args.pin))], home=args.home,
-        data_dir=args.data_dir, mlflow_tracking_uri=_tracking_uri(args),
+        storage=args.storage, data_dir=args.data_dir, mlflow_tracking_uri=_tracking_uri(args),
     )  # fmt: skip
     job = variant_job_name(store.name, variant, f"predict_{args.alias}")
     result = run_job(
@@ -334,6 +339,7 @@ def parser() -> argparse.ArgumentParser:
         "--home", help="project state folder (default $FF_ASSETS_HOME or ./.ff_assets)"
     )
     run.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+    run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument(
         "--no-statistics", action="store_true", help="skip feature statistics (checks still run)"
     )
@@ -365,6 +371,7 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--variant", help="the variant, e.g. tfidf (needed if several)")
     predict.add_argument("--alias", default="staging", choices=["staging", "production"])
     predict.add_argument("--data-dir", help="data folder (default $FF_DATA_DIR or ../shared/data)")
+    predict.add_argument("--storage", help=STORAGE_HELP)
     predict.add_argument("--verbose", action="store_true", help="also print Dagster's events")
     return top
 

@@ -7,7 +7,7 @@ from functools import cached_property
 
 from dagster import Definitions, EnvVar, in_process_executor
 
-from ff_assets.config import ProjectPaths
+from ff_assets.config import ProjectPaths, storage_root
 from ff_assets.config import data_dir as resolve_data_dir
 from ff_assets.config import spark_conf as configured_spark_conf
 from ff_assets.config import spark_master as configured_spark_master
@@ -72,6 +72,7 @@ def build_definitions(
     stores: Sequence[FeatureStore | StorePlan],
     *,
     home: str | None = None,
+    storage: str | None = None,
     data_dir: str | None = None,
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
@@ -84,8 +85,10 @@ def build_definitions(
     """A code location serving `stores` (each planned for its default outputs, or a StorePlan).
 
     State lives under `home` and source files under `data_dir` (see `ff_assets.config`, which
-    resolves both here); MLflow tracks to `mlflow_tracking_uri` (a value, or an `EnvVar` that
-    Dagster resolves when a run starts), else SQLite under the home.
+    resolves both here); Delta tables, view recipes and fitted stages under `storage`, else
+    `$FF_ASSETS_STORAGE`, else the home (a path or a Hadoop URI, `s3a://bucket/prefix`);
+    MLflow tracks to `mlflow_tracking_uri` (a value, or an `EnvVar` that Dagster resolves when a
+    run starts), else SQLite under the home.
     Spark runs on `spark_master`, else `$FF_ASSETS_SPARK_MASTER`, else `local[*]`, with the
     settings of `$FF_ASSETS_SPARK_CONF` under `spark_conf` (see `ff_assets.config`).
     `MLFLOW_TRACKING_URI` is not read here: entry points read it once at start.
@@ -95,7 +98,7 @@ def build_definitions(
     sensors are evaluated no more often than every `sensor_interval_seconds` (default 60); all
     are off until turned on (Dagit, `dagster schedule start`, `dagster sensor start`).
     """
-    paths = ProjectPaths.resolve(home)
+    paths = ProjectPaths.resolve(home, storage_root(storage))
     tracking_uri = mlflow_tracking_uri or paths.mlflow_tracking_uri
     entries = [s if isinstance(s, StorePlan) else StorePlan(s) for s in stores]
     spark = spark_resource(
@@ -103,7 +106,7 @@ def build_definitions(
         conf={**configured_spark_conf(), **(spark_conf or {})},
     )
     settings = FFAssetsSettings(
-        home=str(paths.home), data_dir=str(resolve_data_dir(data_dir)),
+        home=str(paths.home), storage=paths.storage, data_dir=str(resolve_data_dir(data_dir)),
         mlflow_tracking_uri=tracking_uri,
         mlflow_experiment=mlflow_experiment, feature_statistics=feature_statistics,
     )  # fmt: skip
@@ -111,7 +114,10 @@ def build_definitions(
         "spark": spark,
         "settings": settings,
         "delta_io_manager": DeltaIOManager(
-            home=str(paths.home), spark=spark, feature_statistics=feature_statistics
+            home=str(paths.home),
+            storage=paths.storage,
+            spark=spark,
+            feature_statistics=feature_statistics,
         ),
         "mlflow": MlflowRunResource(settings=settings),
     }

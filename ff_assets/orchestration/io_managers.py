@@ -10,8 +10,6 @@ them. A failed step writes nothing, so every table stays at its last good versio
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -20,7 +18,7 @@ from ff_assets.core.errors import DataFormatError
 from ff_assets.orchestration.resources import DeltaSparkResource
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import feature_statistics, statistics_markdown
-from ff_assets.spark.storage import Layout
+from ff_assets.spark.storage import Layout, Location
 from ff_assets.spark.tables import read_table, schema_problems, write_table
 
 
@@ -33,11 +31,12 @@ class DeltaIOManager(ConfigurableIOManager):
     """
 
     home: str
+    storage: str = ""  # as `FFAssetsSettings.storage`
     spark: DeltaSparkResource
     feature_statistics: bool = True
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
-        path = Layout.under(Path(self.home)).table_path(context.asset_key.path)
+        path = Layout.under(self.home, self.storage).table_path(context.asset_key.path)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
         check_declared_schema(context.asset_key.to_user_string(), obj, _declared(context))
         commit = write_table(obj, path, partitions=partitions)
@@ -53,7 +52,7 @@ class DeltaIOManager(ConfigurableIOManager):
         context.add_output_metadata(metadata)
 
     def _statistics(
-        self, context: OutputContext, path: Path, partitions: list[str] | None
+        self, context: OutputContext, path: Location, partitions: list[str] | None
     ) -> dict[str, object]:
         """Statistics of the rows just written (read back from Delta: cheap, and it does not
         recompute the stage)."""
@@ -70,7 +69,7 @@ class DeltaIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> DataFrame:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
-        frame = Layout.under(Path(self.home)).read_table(self.spark.spark_session, key.path)
+        frame = Layout.under(self.home, self.storage).read_table(self.spark.spark_session, key.path)
         if SPLIT_COLUMN in frame.columns and context.has_asset_partitions:
             frame = frame.where(F.col(SPLIT_COLUMN).isin(list(context.asset_partition_keys)))
         return frame

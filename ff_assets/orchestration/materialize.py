@@ -82,6 +82,7 @@ def materialize_store(
     *,
     pins: Mapping[str, str] | None = None,
     home: str | None = None,
+    storage: str | None = None,
     data_dir: str | None = None,
     instance: DagsterInstance | None = None,
     tracking_uri: str | None = None,
@@ -98,7 +99,7 @@ def materialize_store(
     entry = StorePlan(store, tuple(outputs or ()) or None, pins)
     plan = entry.plan
     defs = build_definitions(
-        [entry], home=home, data_dir=data_dir, mlflow_tracking_uri=tracking_uri,
+        [entry], home=home, storage=storage, data_dir=data_dir, mlflow_tracking_uri=tracking_uri,
         feature_statistics=statistics,
     )  # fmt: skip
     instance = instance or project_instance(home)

@@ -21,6 +21,7 @@ class FFAssetsSettings(ConfigurableResource):
     """Where this project's state and input data live (see `ff_assets.config`)."""
 
     home: str
+    storage: str = ""  # tables, views and fitted stages: "" for the home, else a path or URI
     data_dir: str = ""
     mlflow_tracking_uri: str = ""
     mlflow_experiment: str = DEFAULT_EXPERIMENT
@@ -34,7 +35,7 @@ class FFAssetsSettings(ConfigurableResource):
 
     @property
     def paths(self) -> ProjectPaths:
-        return ProjectPaths.resolve(self.home)
+        return ProjectPaths.resolve(self.home, self.storage)
 
     def data_path(self) -> Path:
         """The data folder `build_definitions` resolved (`ff_assets.config.data_dir`: the one
@@ -59,8 +60,8 @@ class FFAssetsSettings(ConfigurableResource):
 
     @property
     def layout(self) -> Layout:
-        """Where tables, views and fitted stages live under the home."""
-        return Layout.under(self.paths.home)
+        """Where tables, views and fitted stages live: under the storage root, else the home."""
+        return Layout.under(self.paths.home, self.storage)
 
 
 class DeltaSparkResource(ConfigurableResource):

@@ -3,6 +3,8 @@
 Jar resolution path: Spark's own Ivy resolver (`spark.jars.packages`, set by Delta's
 `configure_spark_with_delta_pip`, the way Delta's docs tell pip users to do it). Spark reaches
 Maven Central from this machine, so no Maven (`mvn dependency:get`) fallback exists here.
+Packages a user configures (`spark.jars.packages`, e.g. `org.apache.hadoop:hadoop-aws:3.5.0`
+for `s3a://` storage) are added to Delta's, never in place of them.
 Resolved jars are kept in an Ivy directory (`spark.jars.ivy`) so later sessions start from the
 cache: `ivy_dir=`, else `$FF_ASSETS_IVY_DIR`, else `~/.cache/ff_assets/ivy`.
 
@@ -22,6 +24,7 @@ from pyspark.sql import SparkSession
 
 IVY_DIR_ENV = "FF_ASSETS_IVY_DIR"
 LOOPBACK = "127.0.0.1"
+PACKAGES = "spark.jars.packages"
 
 
 def default_ivy_dir() -> Path:
@@ -72,6 +75,12 @@ def session_conf(
     return settings
 
 
+def extra_packages(settings: Mapping[str, str]) -> list[str]:
+    """The Maven coordinates of `spark.jars.packages` in `settings` (comma-separated, as
+    Spark takes them), to resolve beside Delta's own."""
+    return [p.strip() for p in settings.get(PACKAGES, "").split(",") if p.strip()]
+
+
 def spark_session(
     *,
     master: str = "local[*]",
@@ -85,8 +94,10 @@ def spark_session(
     it) and starts the JVM; later calls return the same session and cannot change static
     settings such as `master` or the jars.
     """
+    settings = session_conf(master=master, conf=conf, ivy_dir=ivy_dir)
     builder = SparkSession.builder.master(master).appName(app_name)
-    builder = configure_spark_with_delta_pip(builder)
-    for key, value in session_conf(master=master, conf=conf, ivy_dir=ivy_dir).items():
-        builder = builder.config(key, value)
+    builder = configure_spark_with_delta_pip(builder, extra_packages=extra_packages(settings))
+    for key, value in settings.items():
+        if key != PACKAGES:  # set above, with Delta's: this one would replace them
+            builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -12,7 +12,6 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from delta.exceptions import (  # importing it makes py4j raise these instead of Py4JJavaError
@@ -28,8 +27,10 @@ from delta.exceptions import (  # importing it makes py4j raise these instead of
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from ff_assets.config import Location
 from ff_assets.core.errors import ConcurrentWriteError, DataFormatError, MissingColumnError
 from ff_assets.core.specs import TEST, TRAIN
+from ff_assets.spark import files
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.vectors import is_vector, read_vectors, stored_nulls, stored_vectors
 
@@ -57,11 +58,11 @@ class Commit:
     attempts: int = 1  # more when commits of other runs conflicted with this one's first
 
 
-def table_exists(spark: SparkSession, path: Path) -> bool:
+def table_exists(spark: SparkSession, path: Location) -> bool:
     return DeltaTable.isDeltaTable(spark, str(path))
 
 
-def read_table(spark: SparkSession, path: Path, version: int | None = None) -> DataFrame:
+def read_table(spark: SparkSession, path: Location, version: int | None = None) -> DataFrame:
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -69,7 +70,7 @@ def read_table(spark: SparkSession, path: Path, version: int | None = None) -> D
 
 
 def write_table(
-    frame: DataFrame, path: Path, *, partitions: Sequence[str] | None = None, marker: str = ""
+    frame: DataFrame, path: Location, *, partitions: Sequence[str] | None = None, marker: str = ""
 ) -> Commit:
     """Overwrite the table, or only the given train/test partitions of it, in one Delta commit.
 
@@ -131,7 +132,7 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [""])[0][:300]
 
 
-def _holds_spark_vectors(frame: DataFrame, path: Path) -> bool:
+def _holds_spark_vectors(frame: DataFrame, path: Location) -> bool:
     """Whether `frame` has vectors and the table at `path` stores vectors as Spark ML's UDT."""
     if not any(is_vector(f.dataType) for f in frame.schema):
         return False
@@ -142,20 +143,21 @@ def _holds_spark_vectors(frame: DataFrame, path: Path) -> bool:
     return any(is_vector(f.dataType) for f in stored)
 
 
-def commit_of(path: Path, marker: str = "") -> Commit:
-    """The latest commit of a local table, or the latest one `marker` made, read from its
-    `_delta_log` entry.
+def commit_of(path: Location, marker: str = "") -> Commit:
+    """The latest commit of a table, or the latest one `marker` made, read from its
+    `_delta_log` entry (through the table's Hadoop file system, `spark.files`).
 
     Delta's Python API answers this only through `history()`, a Spark job per call, while
     the commit file (the Delta protocol's `<version>.json`) already holds the version, the
     files added and the statistics Delta collected while writing them.
     """
-    log = path / "_delta_log"
-    versions = sorted((int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()), reverse=True)
-    entries = (log / f"{versions[0]:020d}.json").read_text().splitlines()
+    log = files.join(path, "_delta_log")
+    stems = (name.removesuffix(".json") for name in files.names(log) if name.endswith(".json"))
+    versions = sorted((int(stem) for stem in stems if stem.isdigit()), reverse=True)
+    entries = files.read_text(files.join(log, f"{versions[0]:020d}.json")).splitlines()
     version = versions[0]
     for candidate in versions if marker else ():
-        lines = (log / f"{candidate:020d}.json").read_text().splitlines()
+        lines = files.read_text(files.join(log, f"{candidate:020d}.json")).splitlines()
         info = next((json.loads(x)["commitInfo"] for x in lines if '"commitInfo"' in x), {})
         if info.get("userMetadata") == marker:
             version, entries = candidate, lines

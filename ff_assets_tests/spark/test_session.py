@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from ff_assets.spark.session import (
     IVY_DIR_ENV,
     default_ivy_dir,
+    extra_packages,
     session_conf,
     spark_session,
 )
@@ -65,6 +66,15 @@ def test_a_cluster_master_keeps_sparks_driver_address_and_conf_overrides_it() ->
     assert "spark.driver.bindAddress" not in conf and "spark.driver.host" not in conf
     chosen = session_conf(master="local[*]", conf={"spark.driver.bindAddress": "0.0.0.0"})
     assert chosen["spark.driver.bindAddress"] == "0.0.0.0"
+
+
+def test_configured_packages_are_resolved_beside_deltas() -> None:
+    """`spark.jars.packages` from the configuration (hadoop-aws for s3a://) goes to Delta's
+    `configure_spark_with_delta_pip` as extra packages instead of replacing Delta's list."""
+    conf = {"spark.jars.packages": " org.apache.hadoop:hadoop-aws:3.5.0, ,a:b:1"}
+    settings = session_conf(conf=conf)
+    assert extra_packages(settings) == ["org.apache.hadoop:hadoop-aws:3.5.0", "a:b:1"]
+    assert extra_packages(session_conf()) == []
 
 
 @pytest.mark.integration
