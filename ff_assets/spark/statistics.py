@@ -91,7 +91,7 @@ def _measures(frame: DataFrame, feature: str, kind: str) -> dict[str, str]:
         return {
             "norm": f"sqrt(aggregate({values}, 0D, (acc, x) -> acc + x * x))",
             "dimension": f"CAST(coalesce({dimension}, size({values})) AS DOUBLE)",
-            "nonzero": f"CAST(size(filter({values}, x -> x != 0)) AS DOUBLE)",
+            "nonzero": f"CAST(size(array_remove({values}, 0D)) AS DOUBLE)",  # no lambda
             "stored": f"CAST({stored} AS DOUBLE)",
         }
     return {}
