@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ff_assets.config import ProjectPaths
-from ff_assets.core.plan import Plan
+from ff_assets.core.plan import AssetRole, Plan
 from ff_assets.core.store import FeatureStore
 from ff_assets.orchestration.assets import EVERY_PARTITION
 from ff_assets.orchestration.definitions import StorePlan, build_definitions
@@ -161,18 +161,18 @@ def _collect(result: ExecuteInProcessResult, plan: Plan, report: MaterializeRepo
         report.materialized.append(
             (materialization.asset_key.to_user_string(), partitions, str(where))
         )
-        for variant in plan.variants:
-            if variant.registered_asset == planned.name and variant.model_node:
-                metric = plan.nodes[variant.model_node].stage.metric or "accuracy"
-                chooses = plan.selects_on(variant)
-                report.metrics.append(
-                    VariantMetric(
-                        variant.name,
-                        metric,
-                        chooses,
-                        meta.get(f"{chooses}_{metric}", "n/a"),
-                        meta.get(f"test_{metric}", "n/a"),
-                        str(meta.get("model_version")),
-                    )  # fmt: skip
-                )
+        if planned.role is AssetRole.REGISTERED:  # a variant's model, evaluated
+            variant = plan.registering(planned.name)
+            metric = plan.nodes[planned.node].stage.metric or "accuracy"  # the model's node
+            chooses = plan.selects_on(variant)
+            report.metrics.append(
+                VariantMetric(
+                    variant.name,
+                    metric,
+                    chooses,
+                    meta.get(f"{chooses}_{metric}", "n/a"),
+                    meta.get(f"test_{metric}", "n/a"),
+                    str(meta.get("model_version")),
+                )  # fmt: skip
+            )
     report.not_stored = [key.to_user_string() for key in by_key]

@@ -148,7 +148,7 @@ def statistics_aggregates(
                 when = f"CASE WHEN {mask} THEN {col} END"
                 sql.append(f"approx_count_distinct({when}, {DISTINCT_RSD}) AS {name}_distinct")
                 sql.append(f"approx_top_k({when}, {TOP}, {TRACKED}) AS {name}_top")
-            for measure in _measures_of(kind):
+            for measure in (m for j, m in measures if j == i):
                 column = _quoted(_measure_column(i, measure))
                 value, m = f"CASE WHEN {mask} THEN {column} END", f"{name}_{measure}"
                 sql += [f"{f}({value}) AS {m}_{f}" for f in _AGGREGATES.values()]
