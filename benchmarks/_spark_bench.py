@@ -619,10 +619,37 @@ BREAKDOWN: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
             ("dagster/_core/instance/methods/run_methods.py", "create_run_for_job"),
         ),
     ),
-    ("Delta table writes (DataFrameWriter.save)", (("pyspark/sql/readwriter.py", "save"),)),
-    ("Delta history after each write (last_commit)", (("delta/tables.py", "history"),)),
     (
-        "feature statistics (one aggregation per table)",
+        "blocking checks (split overlap, source keys, fit rows)",
+        (
+            ("ff_assets/spark/execute.py", "overlap"),
+            ("ff_assets/spark/execute.py", "key_problems"),
+            ("ff_assets/spark/engine.py", "_check_keys"),
+            ("ff_assets/spark/engine.py", "_keys_in_both"),
+            ("ff_assets/spark/engine.py", "_fit_check"),
+        ),
+    ),
+    (
+        "token statistics (an aggregation over a sample's tokens)",
+        (("ff_assets/spark/statistics.py", "token_statistics"),),
+    ),
+    (
+        "statistics' pictures and tables (matplotlib, Markdown)",
+        (
+            ("ff_assets/charts.py", "histograms_markdown"),
+            ("ff_assets/spark/statistics.py", "statistics_markdown"),
+        ),
+    ),
+    (
+        "statistics' aggregates built (SQL text to Columns)",
+        (("ff_assets/spark/statistics.py", "statistics_aggregates"),),
+    ),
+    (
+        "Delta table writes (DataFrameWriter.save; observed statistics inside)",
+        (("pyspark/sql/readwriter.py", "save"),),
+    ),
+    (
+        "feature statistics (an aggregation of their own)",
         (("ff_assets/spark/statistics.py", "feature_statistics"),),
     ),
     ("Spark ML fits (Estimator.fit)", (("pyspark/ml/base.py", "fit"),)),
@@ -642,7 +669,6 @@ BREAKDOWN: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
             ("pyspark/ml/util.py", "load"),
         ),
     ),
-    ("asset checks (their Spark queries)", (("ff_assets/orchestration/checks.py", None),)),
 )
 
 
@@ -717,19 +743,21 @@ def profile_once(
 def print_breakdowns(columns: Mapping[str, tuple[float, list[tuple[str, float]]]]) -> None:
     """The breakdowns of profiled runs side by side (seconds and share of each run)."""
     names = list(columns)
+    labels = [label for label, _ in next(iter(columns.values()))[1]]
+    width = max(len(label) for label in [*labels, "total"])
     print("where the time goes (one extra cProfiled run each; cProfile adds a little):")
-    header = f"{'':<52} | " + " | ".join(f"{n:>16}" for n in names)
+    header = f"{'':<{width}} | " + " | ".join(f"{n:>16}" for n in names)
     print(header)
     print("-" * len(header))
-    labels = [label for label, _ in next(iter(columns.values()))[1]]
     for i, label in enumerate(labels):
         cells = []
         for name in names:
             total, rows = columns[name]
             seconds = rows[i][1]
             cells.append(f"{seconds:7.1f} s {100 * seconds / total:4.0f} %")
-        print(f"{label:<52} | " + " | ".join(f"{c:>16}" for c in cells))
-    print(f"{'total':<52} | " + " | ".join(f"{columns[n][0]:7.1f} s {100:4d} %" for n in names))
+        print(f"{label:<{width}} | " + " | ".join(f"{c:>16}" for c in cells))
+    totals = " | ".join(f"{columns[n][0]:7.1f} s {100:4d} %" for n in names)
+    print(f"{'total':<{width}} | {totals}")
 
 
 def quiet_logs() -> None:
