@@ -68,10 +68,11 @@ class SparkCluster:
 
 
 def _state(ui: str) -> dict[str, Any] | None:
-    """A web UI's JSON, or None while it does not answer."""
+    """A web UI's JSON, or None while it does not answer with JSON: starting, a master's UI
+    answered `/json/` with its HTML page for a moment (seen once in CI), not yet with JSON."""
     try:
         return read_json(f"{ui}/json/")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: json's JSONDecodeError
         return None
 
 
