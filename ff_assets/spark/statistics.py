@@ -152,7 +152,7 @@ def statistics_aggregates(
             for measure in (m for j, m in measures if j == i):
                 column = _quoted(_measure_column(i, measure))
                 value, m = f"CASE WHEN {mask} THEN {column} END", f"{name}_{measure}"
-                sql += [f"{f}({value}) AS {m}_{f}" for f in _AGGREGATES.values()]
+                sql += [f"{f}({value}) AS {m}_{f}" for f in _aggregates_of(measure).values()]
                 if measure in ("value", "length", "norm"):
                     sql.append(
                         f"percentile_approx({value}, {percentiles}, {ACCURACY}) AS {m}_percentiles"
@@ -177,7 +177,9 @@ def statistics_aggregates(
                     stats["top_values"] = [[v, n] for v, n in top]
                 for measure in _measures_of(kind):
                     m = f"{name}_{measure}"
-                    summary = {k: _number(values[f"{m}_{a}"]) for k, a in _AGGREGATES.items()}
+                    summary = {
+                        k: _number(values[f"{m}_{a}"]) for k, a in _aggregates_of(measure).items()
+                    }
                     if f"{m}_percentiles" in values:
                         summary["percentiles"] = [
                             _number(v) for v in values[f"{m}_percentiles"] or []
@@ -195,6 +197,17 @@ def _sql_mask(split: bool, group: str) -> str:
 
 
 _AGGREGATES = {"min": "min", "max": "max", "mean": "mean", "std": "stddev"}  # key: SQL name
+# What `finish` keeps of a vector's counting measures: the observation evaluates each aggregate
+# on every row, uncompiled, so the six it would drop are not computed.
+_VECTOR_AGGREGATES = {
+    "dimension": ("max", "mean"), "nonzero": ("min", "max", "mean"), "stored": ("mean",),
+}  # fmt: skip
+
+
+def _aggregates_of(measure: str) -> dict[str, str]:
+    """The aggregates summarizing a measure (key: SQL name)."""
+    kept = _VECTOR_AGGREGATES.get(measure)
+    return _AGGREGATES if kept is None else {k: _AGGREGATES[k] for k in kept}
 
 
 def _measures_of(kind: str) -> tuple[str, ...]:
