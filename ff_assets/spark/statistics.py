@@ -119,7 +119,7 @@ def statistics_aggregates(
     "partitions": {p: {...}}, "drift": {p: psi}}}` (token statistics: `token_statistics`).
 
     A measure (a length, a vector's norm) is computed once per row in that projection and
-    read by its five aggregates per partition: inside their CASE WHENs Spark evaluated it for
+    read by its aggregates per partition: inside their CASE WHENs Spark evaluated it for
     each (a vector's norm and non-zeros are lambdas over its values: +0.6 s per 100,000
     vectors, measured). The aggregates are SQL text, one `expr` each: built call by call
     through Py4J they cost about 0.5 s per table (measured)."""
@@ -129,13 +129,13 @@ def statistics_aggregates(
     udts = [f for f in features if is_vector(frame.schema[f].dataType)]
     if udts:  # the struct under a Spark ML vector: SQL has no function for it
         frame = frame.withColumns({_unwrapped(f): F.unwrap_udt(F.col(f)) for f in udts})
-    measures = {
-        (i, measure): sql
-        for i, feature in enumerate(features)
-        for measure, sql in _measures(frame, feature, kinds[feature]).items()
-    }
+    measured = [_measures(frame, feature, kinds[feature]) for feature in features]
     frame = frame.withColumns(
-        {_measure_column(i, m): F.expr(sql) for (i, m), sql in measures.items()}
+        {
+            _measure_column(i, m): F.expr(sql)
+            for i, measures in enumerate(measured)
+            for m, sql in measures.items()
+        }
     )
     percentiles = f"array({', '.join(repr(q) for q in PERCENTILES)})"
     sql: list[str] = []
@@ -149,7 +149,7 @@ def statistics_aggregates(
                 when = f"CASE WHEN {mask} THEN {col} END"
                 sql.append(f"approx_count_distinct({when}, {DISTINCT_RSD}) AS {name}_distinct")
                 sql.append(f"approx_top_k({when}, {TOP}, {TRACKED}) AS {name}_top")
-            for measure in (m for j, m in measures if j == i):
+            for measure in measured[i]:
                 column = _quoted(_measure_column(i, measure))
                 value, m = f"CASE WHEN {mask} THEN {column} END", f"{name}_{measure}"
                 sql += [f"{f}({value}) AS {m}_{f}" for f in _aggregates_of(measure).values()]
@@ -175,7 +175,7 @@ def statistics_aggregates(
                     top = [(r["item"], int(r["count"])) for r in values[f"{name}_top"] or []]
                     top = sorted((p for p in top if p[0] is not None), key=_by_count)
                     stats["top_values"] = [[v, n] for v, n in top]
-                for measure in _measures_of(kind):
+                for measure in measured[i]:
                     m = f"{name}_{measure}"
                     summary = {
                         k: _number(values[f"{m}_{a}"]) for k, a in _aggregates_of(measure).items()
@@ -210,15 +210,6 @@ def _aggregates_of(measure: str) -> dict[str, str]:
     return _AGGREGATES if kept is None else {k: _AGGREGATES[k] for k in kept}
 
 
-def _measures_of(kind: str) -> tuple[str, ...]:
-    return {
-        "numeric": ("value",),
-        "string": ("length",),
-        "tokens": ("length",),
-        "vector": ("norm", "dimension", "nonzero", "stored"),
-    }.get(kind, ())
-
-
 def finish(kind: str, by_partition: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The statistics of one feature from its per-partition sums and sketches: the kind of a
     string told, numbers flattened, histograms on shared edges, drift against train."""
@@ -239,7 +230,7 @@ def finish(kind: str, by_partition: dict[str, dict[str, Any]]) -> dict[str, Any]
             dimension, nonzero = stats.pop("dimension"), stats.pop("nonzero")
             stored = stats.pop("stored")
             stats["dimension"] = dimension["max"]
-            stats["nonzero"] = {k: nonzero[k] for k in ("min", "max", "mean")}
+            stats["nonzero"] = nonzero  # min, max, mean: `_VECTOR_AGGREGATES`
             stats["stored_entries"] = stored["mean"]
             dim = dimension["mean"]
             stats["sparsity"] = None if not dim else _number(1 - (nonzero["mean"] or 0) / dim)
@@ -428,8 +419,9 @@ def token_statistics(
     share = min(1.0, TOKEN_ROWS / rows) if rows else 1.0
     if share < 1.0:
         frame = frame.sample(fraction=share, seed=0)
-    # One explode per feature, tagged by its index, unioned: no lambdas (`filter`,
-    # `transform`), which Spark does not compile (0.2-0.4 s less a 20,000-row sample, measured).
+    # One explode per feature, tagged by its index, unioned (a scan of the sample per feature):
+    # no lambdas (`filter`, `transform`), which Spark does not compile (0.2-0.4 s less on a
+    # 20,000-row sample, measured).
     group = F.col(SPLIT_COLUMN) if split else F.lit("all")
     parts = []
     for i, feature in enumerate(features):

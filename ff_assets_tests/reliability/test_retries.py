@@ -82,8 +82,8 @@ class FlakyTracking:
 
     def log_and_register(self, *args: Any, **kwargs: Any) -> Any:
         """`log_and_register`, after stopping the server the first time it is called. Later
-        calls of the first attempt meet the stopped server; a retried attempt's wait until it
-        is back (or the test ends)."""
+        calls of the first attempt meet the stopped server; a retried attempt's calls wait
+        until it is back (or the test ends)."""
         if not self.stopped.is_set():
             self.stack.close()
             self.timeline.append(("server stopped", time.monotonic()))
