@@ -11,6 +11,7 @@ the previous step wrote, and blocking checks re-read tables in steps of their ow
 shares frames in memory instead (see docs/ARCHITECTURE.md).
 """
 
+import contextlib
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from ff_assets.orchestration.retries import (
     retried_if_transient,
     retry_policy,
 )
+from ff_assets.spark.ahead import computed_ahead
 from ff_assets.spark.engine import (
     DISJOINT,
     FIT_ROWS,
@@ -189,25 +191,29 @@ def execute_selection(
     )  # fmt: skip
     failures: list[Failed] = []
     registered: set[str] = set()
-    for outcome in engine.run(selection, partitions):
-        if isinstance(outcome, Materialized):
-            yield MaterializeResult(
-                asset_key=graph.keys[outcome.asset], metadata=dagster_metadata(outcome)
-            )
-        elif isinstance(outcome, Checked):
-            yield AssetCheckResult(
-                asset_key=graph.keys[outcome.asset], check_name=outcome.check,
-                passed=outcome.passed, severity=SEVERITIES[outcome.severity],
-                description=outcome.description, metadata=_values(outcome.metadata),
-            )  # fmt: skip
-        elif isinstance(outcome, Evaluated):
-            try:
-                yield register(context, graph, outcome)
-                registered.add(outcome.asset)
-            except Exception as error:  # noqa: BLE001 - reported with the run's failures below
-                failures.append(Failed(outcome.asset, outcome.variant.name, str(error), error))
-        else:
-            failures.append(outcome)
+    # The engine computes the next stage while Dagster records this outcome and MLflow logs
+    # a model; `closing` stops it (its Spark jobs cancelled) if this step ends early.
+    outcomes = computed_ahead(engine.run(selection, partitions), engine.spark)
+    with contextlib.closing(outcomes):
+        for outcome in outcomes:
+            if isinstance(outcome, Materialized):
+                yield MaterializeResult(
+                    asset_key=graph.keys[outcome.asset], metadata=dagster_metadata(outcome)
+                )
+            elif isinstance(outcome, Checked):
+                yield AssetCheckResult(
+                    asset_key=graph.keys[outcome.asset], check_name=outcome.check,
+                    passed=outcome.passed, severity=SEVERITIES[outcome.severity],
+                    description=outcome.description, metadata=_values(outcome.metadata),
+                )  # fmt: skip
+            elif isinstance(outcome, Evaluated):
+                try:
+                    yield register(context, graph, outcome)
+                    registered.add(outcome.asset)
+                except Exception as error:  # noqa: BLE001 - reported with the run's failures
+                    failures.append(Failed(outcome.asset, outcome.variant.name, str(error), error))
+            else:
+                failures.append(outcome)
     for name in selection:
         planned = graph.plan.assets[name]
         if planned.role is not AssetRole.COMPARISON:
