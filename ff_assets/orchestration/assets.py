@@ -34,6 +34,7 @@ from dagster import (
     multi_asset,
 )
 
+from ff_assets.charts import histograms_markdown
 from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
 from ff_assets.core.specs import TEST, TRAIN
@@ -250,9 +251,14 @@ def _failure(failures: list[Failed]) -> StageFailedError:
 
 
 def dagster_metadata(outcome: Materialized) -> dict[str, Any]:
-    """Engine metadata as Dagster metadata values (Markdown, paths, JSON)."""
+    """Engine metadata as Dagster metadata values (Markdown, paths, JSON), with a picture of
+    each feature's statistics. Drawn here, not in the engine: with the engine computing
+    ahead (`computed_ahead`), matplotlib draws while Spark runs the next stage."""
     metadata = _values(outcome.metadata)
-    metadata.update({k: MetadataValue.md(v) for k, v in outcome.markdown.items()})
+    markdown = dict(outcome.markdown)
+    if stats := outcome.metadata.get("feature_statistics_json"):
+        markdown.update(histograms_markdown(stats))
+    metadata.update({k: MetadataValue.md(v) for k, v in markdown.items()})
     metadata.update({k: MetadataValue.path(v) for k, v in outcome.paths.items()})
     return metadata
 

@@ -32,7 +32,6 @@ from pyspark.ml import PipelineModel, Transformer
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from ff_assets.charts import histograms_markdown
 from ff_assets.core.errors import (
     DataFormatError,
     DeclarationError,
@@ -747,7 +746,6 @@ class _Run:
             stats = self._statistics(node, planned, rows)
         if stats is not None:
             markdown["feature_statistics"] = statistics_markdown(stats)
-            markdown.update(histograms_markdown(stats))
             metadata["feature_statistics_json"] = stats
             first = stats[planned.features[0]]["partitions"]
             self.sizes[node.key] = {
