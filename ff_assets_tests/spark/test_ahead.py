@@ -23,7 +23,7 @@ class StageBroke(Exception):
 
 
 def test_outcomes_arrive_in_order_with_spark_work_between_them(spark: SparkSession) -> None:
-    producer = threading.current_thread()
+    consumer = threading.current_thread()
     seen: list[str] = []
 
     def outcomes() -> Iterator[int]:
@@ -32,7 +32,7 @@ def test_outcomes_arrive_in_order_with_spark_work_between_them(spark: SparkSessi
             yield spark.range(n * 10).count()
 
     assert list(computed_ahead(outcomes(), spark)) == [10, 20, 30, 40]
-    assert producer.name not in seen  # computed in the thread, not by the consumer
+    assert consumer.name not in seen  # computed in the thread, not by the consumer
 
 
 def test_the_producers_exception_is_raised_to_the_consumer_after_what_came_before(
