@@ -60,6 +60,7 @@ from ff_assets.spark.engine import (
     Materialized,
     Severity,
 )
+from ff_assets.spark.statistics import statistics_markdown
 
 TRAIN_ONLY = SpecificPartitionsPartitionMapping([TRAIN])
 # Every partition in one run: featurize all rows in one pass, fit on train, choose on
@@ -251,14 +252,14 @@ def _failure(failures: list[Failed]) -> StageFailedError:
 
 
 def dagster_metadata(outcome: Materialized) -> dict[str, Any]:
-    """Engine metadata as Dagster metadata values (Markdown, paths, JSON), with a picture of
-    each feature's statistics. Drawn here, not in the engine: with the engine computing
-    ahead (`computed_ahead`), matplotlib draws while Spark runs the next stage."""
+    """Engine metadata as Dagster metadata values (JSON, paths), with the statistics' table and
+    a picture of each feature as Markdown. The engine yields the statistics as data; they are
+    presented here, so matplotlib draws while the engine (`computed_ahead`) runs the next
+    stage."""
     metadata = _values(outcome.metadata)
-    markdown = dict(outcome.markdown)
     if stats := outcome.metadata.get("feature_statistics_json"):
-        markdown.update(histograms_markdown(stats))
-    metadata.update({k: MetadataValue.md(v) for k, v in markdown.items()})
+        markdown = {"feature_statistics": statistics_markdown(stats), **histograms_markdown(stats)}
+        metadata.update({k: MetadataValue.md(v) for k, v in markdown.items()})
     metadata.update({k: MetadataValue.path(v) for k, v in outcome.paths.items()})
     return metadata
 

@@ -47,7 +47,6 @@ from ff_assets.spark.statistics import (
     kind_of,
     observed_statistics,
     statistics_from_counts,
-    statistics_markdown,
     token_statistics,
     wants_tokens,
 )
@@ -71,7 +70,6 @@ class Materialized:
 
     asset: str
     metadata: dict[str, Any]
-    markdown: dict[str, str] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
     partitions: tuple[str, ...] | None = None  # None: unpartitioned
 
@@ -690,7 +688,6 @@ class _Run:
         partitions = self.partitions if planned.partitioned else None
         metadata: dict[str, Any] = {"storage": planned.storage.value}
         paths: dict[str, str] = {}
-        markdown: dict[str, str] = {}
         commit = None
         finish = None
         if planned.storage is Storage.TABLE:
@@ -745,13 +742,12 @@ class _Run:
         elif commit is not None or node.key in self.cached:  # a view: only when it is in memory
             stats = self._statistics(node, planned, rows)
         if stats is not None:
-            markdown["feature_statistics"] = statistics_markdown(stats)
             metadata["feature_statistics_json"] = stats
             first = stats[planned.features[0]]["partitions"]
             self.sizes[node.key] = {
                 p: s["count"] for p, s in first.items() if p in self.plan.partitions
             }
-        yield Materialized(planned.name, metadata, markdown, paths, partitions)
+        yield Materialized(planned.name, metadata, paths, partitions)
         yield Checked(
             asset=planned.name, check=SCHEMA, passed=True,
             description=None, metadata={"columns": fields},
