@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import getpass
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,22 +27,13 @@ from ff_assets.config import redact
 from ff_assets.core.errors import MissingAliasError, PromotionRefusedError, TrackingError
 from ff_assets.core.plan import selection_warning
 from ff_assets.core.specs import VALIDATION, Threshold
+from ff_assets.tracking.sqlite_stores import create_sqlite_store
 
 ALIASES = ("staging", "production")
 
-# MLflow creates the tables of a new SQL store with alembic migrations, and alembic keeps the
-# migration it runs in module globals (`alembic.op`, `alembic.context`) that every thread shares.
-# Dagster uses alembic too, under its own lock: each new Dagster instance, and each new run's
-# SQLite event log, stamps its schema. A thread migrating a new MLflow store while another stamps
-# breaks one or both ("KeyError: 'script'", `op` None, DDL run on the other thread's connection).
-# Only another process keeps alembic to itself, so new SQLite stores are created in a child
-# process (`_create_sqlite_store`); opening an existing store runs no migration. Clients are
-# also opened one at a time, so two threads never create the same store twice.
+# Clients are opened one at a time, so two threads never create the same store twice (a new
+# SQLite store is created from a template: `sqlite_stores`).
 _OPENING = threading.Lock()
-_CREATE_STORE = (
-    "import sys; from mlflow.tracking import MlflowClient; "
-    "MlflowClient(tracking_uri=sys.argv[1]).search_experiments(max_results=1)"
-)
 
 
 def registered_model_name(store: str, output: str, variant_slug: str) -> str:
@@ -57,7 +46,7 @@ def tracking_client(uri: str) -> MlflowClient:
     try:
         _check_server_answers(uri)
         with _OPENING:
-            _create_sqlite_store(uri)
+            create_sqlite_store(uri)
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             client.search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:  # unknown scheme, no server, unusable store
@@ -70,28 +59,6 @@ def tracking_client(uri: str) -> MlflowClient:
             )
         ) from None
     return client
-
-
-def _create_sqlite_store(uri: str, timeout: float = 300.0) -> None:
-    """Create the tables of a new SQLite store in a child process (see `_OPENING`). Nothing
-    to do for an existing store, another scheme or an in-memory database."""
-    scheme, _, rest = uri.partition(":///")
-    database = rest.split("?", 1)[0]
-    if scheme != "sqlite" or database in ("", ":memory:"):
-        return
-    path = Path(database)
-    if path.is_file() and path.stat().st_size > 0:
-        return
-    try:
-        subprocess.run(
-            [sys.executable, "-c", _CREATE_STORE, uri],
-            check=True, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        last = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
-        raise MlflowException(f"creating the new store failed: {last[0]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise MlflowException(f"creating the new store took over {timeout:.0f} s") from exc
 
 
 def is_server(uri: str) -> bool:

@@ -172,7 +172,9 @@ def other_calls(draw: st.DrawFn) -> Call:
         def scoring(store: FeatureStore) -> Any:
             return store.scoring_source(outputs=outputs, entity_key="id", name=name)(_fn)
 
-        return Call(f"scoring source {name!r} {outputs!r}", scoring, _words(name, outputs))
+        # Without a name, the decorated function names the scoring source.
+        words = _words(name or _fn.__name__, outputs)
+        return Call(f"scoring source {name!r} {outputs!r}", scoring, words)
     keyword = draw(st.sampled_from(["lable", "input", "fit"]))
 
     def typo(store: FeatureStore) -> Any:

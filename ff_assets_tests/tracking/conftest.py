@@ -1,31 +1,24 @@
-"""A temp SQLite MLflow per test (a copy of one created per session) and a `register` helper
+"""A temp SQLite MLflow per test (`create_sqlite_store`) and a `register` helper
 that adds versions without Spark."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ff_assets.tracking.registry import tracking_client
+from ff_assets.tracking.sqlite_stores import create_sqlite_store
 from ff_assets_tests.tracking.helpers import Register, register_version
 
 
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite store with its tables created once (migrations take seconds)."""
-    folder = tmp_path_factory.mktemp("mlflow-template")
-    tracking_client(f"sqlite:///{folder / 'mlflow.db'}")
-    return folder / "mlflow.db"
-
-
 @pytest.fixture
-def tracking_uri(tmp_path: Path, empty_mlflow_db: Path) -> str:
-    db = tmp_path / "mlflow.db"
-    shutil.copy(empty_mlflow_db, db)
-    return f"sqlite:///{db}"
+def tracking_uri(tmp_path: Path) -> str:
+    """A new SQLite store (its tables created: a copy of ff_assets' migrated template)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    create_sqlite_store(uri)
+    return uri
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ stores without Spark."""
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -12,15 +11,16 @@ import mlflow
 import pytest
 
 from ff_assets.tracking.runs import TrackingStore, active_run_id, end_run, fluent_store
+from ff_assets.tracking.sqlite_stores import create_sqlite_store
 
 
 @pytest.fixture
-def two_stores(tmp_path: Path, empty_mlflow_db: Path) -> tuple[TrackingStore, TrackingStore]:
+def two_stores(tmp_path: Path) -> tuple[TrackingStore, TrackingStore]:
     stores = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        shutil.copy(empty_mlflow_db, tmp_path / name / "mlflow.db")
         uri = f"sqlite:///{tmp_path / name / 'mlflow.db'}"
+        create_sqlite_store(uri)
         stores.append(TrackingStore(uri=uri, artifact_root=tmp_path / name / "mlartifacts"))
     return stores[0], stores[1]
 
