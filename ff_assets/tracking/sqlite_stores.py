@@ -68,6 +68,9 @@ def create_sqlite_store(uri: str, timeout: float = 300.0) -> None:
         except FileExistsError:
             if not _exists(path):  # an empty file: not a store yet
                 os.replace(staged, path)
+        except OSError:  # a file system without hard links: replace unless created meanwhile
+            if not _exists(path):
+                os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)
 
