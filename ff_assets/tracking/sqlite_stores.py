@@ -65,10 +65,7 @@ def create_sqlite_store(uri: str, timeout: float = 300.0) -> None:
         _as_if_created_here(staged)
         try:
             os.link(staged, path)  # fails when another process created the store first
-        except FileExistsError:
-            if not _exists(path):  # an empty file: not a store yet
-                os.replace(staged, path)
-        except OSError:  # a file system without hard links: replace unless created meanwhile
+        except OSError:  # it exists (an empty file is not a store yet), or no hard links here
             if not _exists(path):
                 os.replace(staged, path)
     finally:
