@@ -39,7 +39,7 @@ from ff_assets.core.errors import StageFailedError
 from ff_assets.core.plan import AssetRole, Node, Plan, PlannedAsset
 from ff_assets.core.specs import TEST, TRAIN
 from ff_assets.orchestration.keys import asset_key, dagster_owner, dagster_tags
-from ff_assets.orchestration.registration import compare, register, registered_model
+from ff_assets.orchestration.registration import ModelLogs, compare, registered_model
 from ff_assets.orchestration.retries import (
     describe,
     is_transient,
@@ -53,6 +53,7 @@ from ff_assets.spark.engine import (
     FIT_ROWS,
     OVERLAP,
     SCHEMA,
+    Assembled,
     Checked,
     Engine,
     Evaluated,
@@ -196,7 +197,7 @@ def execute_selection(
     # The engine computes the next stage while Dagster records this outcome and MLflow logs
     # a model; `closing` stops it (its Spark jobs cancelled) if this step ends early.
     outcomes = computed_ahead(engine.run(selection, partitions), engine.spark)
-    with contextlib.closing(outcomes):
+    with contextlib.closing(outcomes), ModelLogs(context, graph) as models:
         for outcome in outcomes:
             if isinstance(outcome, Materialized):
                 yield MaterializeResult(
@@ -208,13 +209,16 @@ def execute_selection(
                     passed=outcome.passed, severity=SEVERITIES[outcome.severity],
                     description=outcome.description, metadata=_values(outcome.metadata),
                 )  # fmt: skip
+            elif isinstance(outcome, Assembled):
+                models.start(outcome)  # logged while the engine writes the predictions
             elif isinstance(outcome, Evaluated):
                 try:
-                    yield register(context, graph, outcome)
+                    yield models.register(outcome)
                     registered.add(outcome.asset)
                 except Exception as error:  # noqa: BLE001 - reported with the run's failures
                     failures.append(Failed(outcome.asset, outcome.variant.name, str(error), error))
             else:
+                models.fail(outcome.asset)
                 failures.append(outcome)
     for name in selection:
         planned = graph.plan.assets[name]

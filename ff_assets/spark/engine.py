@@ -17,11 +17,14 @@ What a run does, in the plan's (topological) order:
   everything independent of it (other variants).
 
 It yields one outcome per selected asset and check; the Dagster layer turns them into
-materializations and check results, and the tracking layer logs `Evaluated` models to MLflow.
+materializations and check results, and the tracking layer logs models to MLflow: each
+model's inference pipeline as soon as it is fitted (`Assembled`, so MLflow logs it while the
+engine writes its predictions and counts its metrics), then its metrics (`Evaluated`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -94,6 +97,17 @@ class Checked:
 
 
 @dataclass(frozen=True)
+class Assembled:
+    """A registered model's inference pipeline, ready to be logged as soon as its model is
+    fitted: its `Evaluated` (the same pipeline, with metrics) follows, or a `Failed`."""
+
+    asset: str
+    variant: Variant
+    pipeline: PipelineModel
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Evaluated:
     """A model's inference pipeline and its metrics per partition (`validation_accuracy`,
     `test_accuracy`, ...), ready to be registered; `selects_on` is the partition that chooses."""
@@ -116,7 +130,7 @@ class Failed:
     error: BaseException | None = None  # the stage's own error; None when skipped
 
 
-Outcome = Materialized | Checked | Evaluated | Failed
+Outcome = Materialized | Checked | Assembled | Evaluated | Failed
 
 
 @dataclass
@@ -321,6 +335,7 @@ class _Run:
         self.loaded: dict[str, _Frame] = {}
         self.cached: dict[str, _Frame] = {}
         self.fitted: dict[str, Transformer] = {}
+        self.pipelines: dict[str, Assembled] = {}  # registered asset -> its pipeline
         self.broken: dict[str, str] = {}  # node -> why its outputs are unavailable
         self.overlap: dict[str, tuple[int, DataFrame | None]] = {}  # split -> keys in both
         self.fit_counts: dict[tuple[int, bool], int] = {}
@@ -615,6 +630,15 @@ class _Run:
             yield check
         if not check.passed:
             self.broken[key] = f"check {FIT_ROWS} of {key!r} failed"
+            return
+        for registered in (p for p in selected if p.role is AssetRole.REGISTERED):
+            assembled = None
+            # A pipeline that cannot be built fails where the model is evaluated, with the
+            # asset's other outcomes.
+            with contextlib.suppress(PythonStageInPipelineError):
+                assembled = self._assembled(node, registered)
+            if assembled is not None:
+                yield assembled
 
     def _fit_check(
         self, key: str, node: Node, inputs: _Frame, rows: DataFrame, train_only: bool
@@ -795,7 +819,11 @@ class _Run:
         }
 
     # -- models ----------------------------------------------------------------------------
-    def _evaluated(self, node: Node, planned: PlannedAsset) -> Evaluated:
+    def _assembled(self, node: Node, planned: PlannedAsset) -> Assembled:
+        """The registered asset's inference pipeline: every stage of its traversal, fitted
+        stages from this run (or storage), built once per run."""
+        if planned.name in self.pipelines:
+            return self.pipelines[planned.name]
         variant = self.plan.registering(planned.name)
         stages: list[Transformer] = []
         for key in self.plan.upstream_nodes(node.key)[:-1]:
@@ -817,12 +845,20 @@ class _Run:
         pipeline = PipelineModel(
             stages=[*stages, model, *execute.pyfunc_prediction(variant.output)]
         )
+        assembled = Assembled(
+            asset=planned.name, variant=variant, pipeline=pipeline,
+            stages=tuple(type(s).__name__ for s in stages),
+        )  # fmt: skip
+        self.pipelines[planned.name] = assembled
+        return assembled
+
+    def _evaluated(self, node: Node, planned: PlannedAsset) -> Evaluated:
+        assembled = self._assembled(node, planned)
         by_partition = self.metrics.get(node.key, {})
         return Evaluated(
-            asset=planned.name, variant=variant, pipeline=pipeline,
+            asset=planned.name, variant=assembled.variant, pipeline=assembled.pipeline,
             metrics={f"{p}_{k}": v for p, m in by_partition.items() for k, v in m.items()},
-            selects_on=self.plan.selects_on(variant),
-            stages=tuple(type(s).__name__ for s in stages),
+            selects_on=self.plan.selects_on(assembled.variant), stages=assembled.stages,
         )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ process never log into each other's store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -104,7 +105,31 @@ class RegisteredVersion:
     run_id: str
 
 
-def log_and_register(
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged in a nested run that is still RUNNING (this thread's active run): its
+    metrics and registration come with `finish_and_register`."""
+
+    run_id: str
+    model_uri: str
+    # MLflow 3's LoggedModel, when the flavor logs one (mlflow.spark does not into a local
+    # artifact store): metrics logged after the model are linked to it, as those before.
+    model_id: str | None
+
+
+def _tracking_error(store: TrackingStore, name: str, exc: BaseException) -> TrackingError:
+    return TrackingError(
+        redact(
+            f"MLflow tracking URI {store.uri!r} failed while logging and registering "
+            f"{name!r}: {type(exc).__name__}: {exc}. A version is registered only once its "
+            "run has finished, so none is left half-registered: check that the MLflow "
+            "server is running and reachable at that URI, then re-run the materialization.",
+            store.uri,
+        )
+    )
+
+
+def log_model_run(
     store: TrackingStore,
     pipeline: Any,
     *,
@@ -113,45 +138,77 @@ def log_and_register(
     run_name: str,
     tags: Mapping[str, str],
     params: Mapping[str, str],
-    metrics: Mapping[str, float],
     lineage: Mapping[str, Any],
-    version_tags: Mapping[str, str],
     pip_requirements: list[str],
-) -> RegisteredVersion:
-    """Log a Spark ML `pipeline` with params, metrics and lineage in a run nested under
-    `parent_run_id`, then register it as a new version of `name`, all in `store`.
+) -> LoggedModel:
+    """Start a run nested under `parent_run_id` in `store` and log a Spark ML `pipeline`
+    with params and lineage; the run stays RUNNING, as this thread's active run, until
+    `finish_and_register` (or `end_run`) ends it.
 
-    The nested run is started and ended by this function (`start_run`'s context ends it, as
-    FAILED when logging raised). A version is created only once its run has FINISHED with
-    every metric and the model logged, so a store lost half-way leaves no half-registered
-    version: a `TrackingError` names the store and says to re-run."""
+    Split from the registration so a model can be logged while the engine still computes
+    its metrics. On failure the run is ended FAILED and a `TrackingError` names the store."""
+    run = None
     try:
         experiment_id = store.client().get_run(parent_run_id).info.experiment_id
         with fluent_store(store.uri):
-            with mlflow.start_run(
+            run = mlflow.start_run(
                 experiment_id=experiment_id, run_name=run_name, nested=True,
                 parent_run_id=parent_run_id, tags=dict(tags),
-            ) as run:  # fmt: skip
-                mlflow.log_params(dict(params))
-                mlflow.log_metrics(dict(metrics))
-                mlflow.log_dict(dict(lineage), "lineage.json")
-                info = mlflow.spark.log_model(
-                    pipeline, artifact_path="inference_pipeline", pip_requirements=pip_requirements
-                )
+            )  # fmt: skip
+            mlflow.log_params(dict(params))
+            mlflow.log_dict(dict(lineage), "lineage.json")
+            info = mlflow.spark.log_model(
+                pipeline, artifact_path="inference_pipeline", pip_requirements=pip_requirements
+            )
+    except (MlflowException, OSError) as exc:  # the store went away or refused a call
+        if run is not None:
+            _end_quietly(store, run.info.run_id)
+        raise _tracking_error(store, name, exc) from None
+    return LoggedModel(run.info.run_id, info.model_uri, getattr(info, "model_id", None))
+
+
+def finish_and_register(
+    store: TrackingStore,
+    logged: LoggedModel,
+    *,
+    name: str,
+    metrics: Mapping[str, float],
+    version_tags: Mapping[str, str],
+) -> RegisteredVersion:
+    """Log `metrics` into a `LoggedModel`'s run (linked to its model), end the run FINISHED,
+    then register the model as a new version of `name`, tagged with `version_tags`.
+
+    A version is created only once its run has FINISHED with every metric and the model
+    logged, so a store lost half-way leaves no half-registered version: the run is ended
+    FAILED and a `TrackingError` names the store and says to re-run."""
+    try:
+        with fluent_store(store.uri):
+            mlflow.log_metrics(dict(metrics), run_id=logged.run_id, model_id=logged.model_id)
+            end_run(store, logged.run_id, "FINISHED")
             # Registered with its version tags in one call (log_model's registered_model_name
             # would take two more calls to tag the version).
-            registered = mlflow.register_model(info.model_uri, name, tags=dict(version_tags))
-    except (MlflowException, OSError) as exc:  # the store went away or refused a call
-        raise TrackingError(
-            redact(
-                f"MLflow tracking URI {store.uri!r} failed while logging and registering "
-                f"{name!r}: {type(exc).__name__}: {exc}. A version is registered only once its "
-                "run has finished, so none is left half-registered: check that the MLflow "
-                "server is running and reachable at that URI, then re-run the materialization.",
-                store.uri,
-            )
-        ) from None
-    return RegisteredVersion(name, str(registered.version), run.info.run_id)
+            registered = mlflow.register_model(logged.model_uri, name, tags=dict(version_tags))
+    except (MlflowException, OSError) as exc:
+        _end_quietly(store, logged.run_id)
+        raise _tracking_error(store, name, exc) from None
+    return RegisteredVersion(name, str(registered.version), logged.run_id)
+
+
+def abandon(store: TrackingStore, logged: LoggedModel) -> None:
+    """End a `LoggedModel`'s run FAILED: its metrics never came (the run stopped, or its
+    predictions failed), so it is never registered."""
+    _end_quietly(store, logged.run_id, active_only=False)
+
+
+def _end_quietly(store: TrackingStore, run_id: str, *, active_only: bool = True) -> None:
+    """End `run_id` FAILED (only while it is this thread's active run, unless told); a
+    store that is gone cannot record it, and the run leaves this thread's stack of active
+    runs anyway (`mlflow.end_run` pops it before it calls the store)."""
+    if active_only and active_run_id() != run_id:
+        return  # ended already (FINISHED, then the registration failed): it stays so
+    # The error being reported is the store's; this one would say the same.
+    with contextlib.suppress(MlflowException, OSError):
+        end_run(store, run_id, "FAILED")
 
 
 def load_spark_model(store: TrackingStore, name: str, version: str) -> Any:

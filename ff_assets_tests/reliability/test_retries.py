@@ -20,7 +20,7 @@ from ff_assets.orchestration import registration
 from ff_assets.orchestration.jobs import STORE_TAG
 from ff_assets.orchestration.materialize import materialize_store
 from ff_assets.tracking.registry import tracking_client
-from ff_assets.tracking.runs import log_and_register
+from ff_assets.tracking.runs import log_model_run
 from ff_assets_tests.orchestration.tiny_store import (
     NORMALIZED_MODEL,
     TFIDF_MODEL,
@@ -65,8 +65,8 @@ class FlakyTracking:
     to register its first version, so that attempt fails registering against a server that is
     really gone; started again on the same port and store once the step is up for retry.
 
-    The stop is made where registration starts (`log_and_register`, wrapped: the real call then
-    runs against the stopped server) and a retried attempt registers only once the server is
+    The stop is made where a model's logging starts (`log_model_run`, wrapped: the real call
+    then runs against the stopped server) and a retried attempt registers only once the server is
     back. Watching Dagster's event log instead raced the run: under load, one variant could be
     registered before the server was down, which made the count of versions a matter of timing.
     """
@@ -80,8 +80,8 @@ class FlakyTracking:
         self.back, self.done = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._restart, daemon=True)
 
-    def log_and_register(self, *args: Any, **kwargs: Any) -> Any:
-        """`log_and_register`, after stopping the server the first time it is called. Later
+    def log_model_run(self, *args: Any, **kwargs: Any) -> Any:
+        """`log_model_run`, after stopping the server the first time it is called. Later
         calls of the first attempt meet the stopped server; a retried attempt's calls wait
         until it is back (or the test ends)."""
         if not self.stopped.is_set():
@@ -91,7 +91,7 @@ class FlakyTracking:
         elif self.retrying.is_set():
             while not (self.back.is_set() or self.done.is_set()):
                 self.back.wait(0.1)
-        return log_and_register(*args, **kwargs)
+        return log_model_run(*args, **kwargs)
 
     def _restart(self) -> None:
         while not self.done.is_set():
@@ -128,7 +128,7 @@ def test_a_transient_fault_is_retried_and_the_run_succeeds(
         DagsterInstance.from_config(str(home / "dagster")) as instance,
         FlakyTracking(tmp_path / "mlflow", instance) as tracking,
     ):
-        monkeypatch.setattr(registration, "log_and_register", tracking.log_and_register)
+        monkeypatch.setattr(registration, "log_model_run", tracking.log_model_run)
         started = time.monotonic()
         report = materialize_store(
             store, home=str(home), data_dir=str(data), instance=instance,

@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from ff_assets.core import FeatureStore, StageFailedError, Storage
-from ff_assets.spark.engine import Checked, Engine, Evaluated, Failed, Materialized
+from ff_assets.spark.engine import Assembled, Checked, Engine, Evaluated, Failed, Materialized
 from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets_tests.orchestration import tiny_store
 
@@ -73,6 +73,17 @@ def test_a_run_computes_each_shared_node_once(
     ]
     for o in evaluated:
         assert 0.5 < o.metrics["test_accuracy"] <= 1.0
+    # Each pipeline is handed over as soon as its model is fitted, before its predictions are
+    # written (so MLflow logs it meanwhile); its metrics follow with the same pipeline.
+    order = [(type(o).__name__, o.asset) for o in outcomes if not isinstance(o, Checked)]
+    for o in evaluated:
+        variant = o.variant.slug
+        [assembled] = [a for a in outcomes if isinstance(a, Assembled) and a.asset == o.asset]
+        assert assembled.pipeline is o.pipeline and assembled.stages == o.stages
+        fitted = order.index(("Materialized", f"sentiment_model[{variant}]"))
+        predictions = order.index(("Materialized", f"sentiment_prediction[{variant}]"))
+        assert fitted < order.index(("Assembled", o.asset)) < predictions
+        assert predictions < order.index(("Evaluated", o.asset))
     # Each model was evaluated while its predictions table was written: no pass of its own.
     models = {"sentiment_model[tfidf]", "sentiment_model[normalized]"}
     assert set(record.counted_on_write) == models and record.evaluated == []
