@@ -164,7 +164,7 @@ def log_model_run(
         if run is not None:
             _end_quietly(store, run.info.run_id)
         raise _tracking_error(store, name, exc) from None
-    return LoggedModel(run.info.run_id, info.model_uri, getattr(info, "model_id", None))
+    return LoggedModel(run.info.run_id, info.model_uri, info.model_id)
 
 
 def finish_and_register(
