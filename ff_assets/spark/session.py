@@ -22,6 +22,8 @@ from pathlib import Path
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
+from ff_assets.spark import class_data
+
 IVY_DIR_ENV = "FF_ASSETS_IVY_DIR"
 LOOPBACK = "127.0.0.1"
 PACKAGES = "spark.jars.packages"
@@ -87,17 +89,26 @@ def spark_session(
     app_name: str = "ff_assets",
     conf: Mapping[str, str] | None = None,
     ivy_dir: Path | None = None,
+    class_data_dir: Path | None = None,
 ) -> SparkSession:
     """Get or create the SparkSession with Delta Lake enabled.
 
     The first call in a process resolves the Delta jars (from the Ivy cache once they are in
-    it) and starts the JVM; later calls return the same session and cannot change static
-    settings such as `master` or the jars.
+    it) and starts the JVM, which maps the class-data archive of an earlier driver or dumps
+    one when it exits (`class_data`, in `class_data_dir`, default
+    `~/.cache/ff_assets/class-data`); later calls return the same session and cannot change
+    static settings such as `master` or the jars.
     """
     settings = session_conf(master=master, conf=conf, ivy_dir=ivy_dir)
+    archive = None
+    if SparkSession.getActiveSession() is None:  # a new JVM: its options still count
+        archive = class_data.with_archive(settings, class_data_dir or class_data.default_dir())
     builder = SparkSession.builder.master(master).appName(app_name)
     builder = configure_spark_with_delta_pip(builder, extra_packages=extra_packages(settings))
     for key, value in settings.items():
         if key != PACKAGES:  # set above, with Delta's: this one would replace them
             builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if archive is not None and archive.dumping():
+        archive.record_driver(class_data.driver_pid())
+    return session

@@ -1,0 +1,175 @@
+"""The driver's class-data archive: which options a new driver gets (no JVM), a dump checked
+whole by a real JVM before it is adopted, and two drivers in processes of their own, the
+first dumping its classes and the second mapping them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ff_assets.spark import class_data
+from ff_assets.spark.class_data import JAVA_OPTIONS, ClassData, with_archive
+
+WORKTREE = Path(__file__).resolve().parents[2]
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def _java() -> Path:
+    java = class_data.java_binary()
+    assert java is not None, "the tests need Java 17 (bash scripts/setup installs it)"
+    return java
+
+
+def test_a_first_driver_dumps_to_a_file_of_its_own(tmp_path: Path) -> None:
+    settings: dict[str, str] = {JAVA_OPTIONS: "-XX:+UseSerialGC"}
+    data = with_archive(settings, tmp_path)
+    assert data is not None and data.dumping()
+    options = settings[JAVA_OPTIONS]
+    assert options.startswith("-XX:+UseSerialGC ")  # the user's options kept, first
+    assert f"-XX:ArchiveClassesAtExit={tmp_path}/{data.key}.{os.getpid()}.dump" in options
+    assert "-XX:+VerifySharedSpaces" in options and "-Xlog:cds*=off" in options
+
+
+def test_an_archive_in_place_is_mapped(tmp_path: Path) -> None:
+    key = class_data.archive_key({}, _java())
+    (tmp_path / f"{key}.jsa").write_bytes(b"archive")
+    settings: dict[str, str] = {}
+    data = with_archive(settings, tmp_path)
+    assert data is not None and not data.dumping()
+    assert settings[JAVA_OPTIONS] == f"-XX:SharedArchiveFile={tmp_path}/{key}.jsa -Xlog:cds*=off"
+
+
+@pytest.mark.parametrize(
+    "given", ["-Xshare:off", "-XX:SharedArchiveFile=/mine.jsa", "-XX:ArchiveClassesAtExit=/x"]
+)
+def test_a_driver_that_chooses_its_own_class_sharing_is_left_alone(
+    given: str, tmp_path: Path
+) -> None:
+    settings = {JAVA_OPTIONS: given}
+    assert with_archive(settings, tmp_path) is None
+    assert settings == {JAVA_OPTIONS: given}
+    assert not tmp_path.joinpath("x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_key_follows_the_jars_spark_adds() -> None:
+    java = _java()
+    plain = class_data.archive_key({}, java)
+    assert plain == class_data.archive_key({"spark.sql.shuffle.partitions": "2"}, java)
+    assert plain != class_data.archive_key({"spark.jars.packages": "org.example:x:1"}, java)
+
+
+def test_a_dump_whose_writer_still_runs_is_not_touched(tmp_path: Path) -> None:
+    key = class_data.archive_key({}, _java())
+    running = ClassData(tmp_path, key, _java(), pid=os.getppid())  # alive: pytest's parent
+    running.dump.write_bytes(b"half written")
+    running.record.write_text(json.dumps({"driver": os.getpid(), "classpath": "x"}))
+    ClassData(tmp_path, key, _java()).options()
+    assert running.dump.exists() and not (tmp_path / f"{key}.jsa").exists()
+
+
+@pytest.mark.integration
+def test_with_an_archive_in_place_a_finished_dump_is_deleted_unchecked(tmp_path: Path) -> None:
+    java = _java()
+    written, _ = _real_dump(tmp_path, java)
+    archive = tmp_path / f"{written.key}.jsa"
+    archive.write_bytes(b"adopted earlier")
+    ClassData(tmp_path, written.key, java).options()
+    assert list(tmp_path.iterdir()) == [archive] and archive.read_bytes() == b"adopted earlier"
+
+
+def _real_dump(folder: Path, java: Path) -> tuple[ClassData, str]:
+    """A class-data dump of a real JVM (a `-version` run) written by a process now gone."""
+    classpath = str(Path(class_data.__file__).parent)  # any class path: it is recorded
+    data = ClassData(folder, "k" * 16, java, pid=_dead_pid())
+    subprocess.run(
+        [str(java), f"-XX:ArchiveClassesAtExit={data.dump}", "-XX:+VerifySharedSpaces",
+         "-Xlog:disable", "-cp", classpath, "-version"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    data.record.write_text(json.dumps({"driver": _dead_pid(), "classpath": classpath}))
+    assert data.dump.stat().st_size > 0
+    return data, classpath
+
+
+@pytest.mark.integration
+def test_a_whole_dump_is_adopted_once_a_jvm_has_checked_it(tmp_path: Path) -> None:
+    java = _java()
+    written, _ = _real_dump(tmp_path, java)
+    size = written.dump.stat().st_size
+    options = ClassData(tmp_path, written.key, java).options()
+    archive = tmp_path / f"{written.key}.jsa"
+    assert options.startswith(f"-XX:SharedArchiveFile={archive} ")
+    assert archive.stat().st_size == size
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]  # dump and record gone
+
+
+@pytest.mark.integration
+def test_a_truncated_dump_is_deleted_and_the_driver_dumps_anew(tmp_path: Path) -> None:
+    java = _java()
+    written, _ = _real_dump(tmp_path, java)
+    whole = written.dump.read_bytes()
+    written.dump.chmod(0o644)
+    written.dump.write_bytes(whole[: len(whole) // 2])  # a writer killed mid-dump
+    reader = ClassData(tmp_path, written.key, java)
+    options = reader.options()
+    assert options.startswith(f"-XX:ArchiveClassesAtExit={reader.dump} ")
+    assert list(tmp_path.iterdir()) == []  # a Java 17 JVM mapping it would die of SIGBUS
+
+
+_DRIVER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from ff_assets.spark import class_data
+    from ff_assets.spark.session import spark_session
+
+    spark = spark_session(master="local[1]", class_data_dir=Path(sys.argv[1]))
+    assert spark.range(10).count() == 10
+    maps = Path(f"/proc/{class_data.driver_pid()}/maps").read_text()
+    print("MAPPED" if f"{sys.argv[1]}/" in maps else "NOT MAPPED", flush=True)  # not the JDK's
+    """
+)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_second_driver_maps_the_classes_the_first_dumped(tmp_path: Path) -> None:
+    folder = tmp_path / "class-data"
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
+    env.pop("FF_ASSETS_SPARK_CONF", None)  # the driver's options are this test's subject
+
+    def drive() -> str:
+        done = subprocess.run(
+            [sys.executable, str(script), str(folder)], env=env, cwd=tmp_path,
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "[warning][cds]" not in done.stdout + done.stderr
+        return done.stdout
+
+    assert "NOT MAPPED" in drive()
+    [record] = folder.glob("*.driver")
+    [dump] = folder.glob("*.dump")
+    driver = json.loads(record.read_text())["driver"]
+    # That driver's JVM dumps as it exits, after its Python process: wait for it to end.
+    for _ in range(120):
+        if not Path(f"/proc/{driver}").exists():
+            break
+        time.sleep(1)
+    assert dump.stat().st_size > 1_000_000
+    assert "MAPPED" in drive().replace("NOT MAPPED", "")
+    assert [p.suffix for p in folder.iterdir()] == [".jsa"]
