@@ -2,7 +2,11 @@
 `ff-assets materialize` against the same work hand-written in PySpark + MLflow
 (`_plain_reviews.py`). Goal: ff_assets / plain <= 1.3. A third contender,
 `ff-assets materialize --no-statistics`, prices the feature statistics (issue 9: they add at
-most 20 %; the checks run in both, and the engine's profile puts them near 0.1 s).
+most 20 %; the checks run in both, and the engine's profile puts them near 0.1 s). With
+`--without-archive`, a fourth, `ff-assets materialize` whose driver maps no class-data archive
+(`-Xshare:off`), prices the archive (`ff_assets/spark/class_data.py`); every other contender
+maps it, the plain script too (it starts its session with `spark_session`), and an untimed
+run first makes one when the machine has none.
 
 A script, not a test. Each round runs both commands once, each in a fresh process on a fresh
 home (Delta tables, fitted stages, SQLite MLflow; Dagster's instance for ff_assets), the order
@@ -30,6 +34,7 @@ import _spark_bench as bench
 GOAL = 1.3
 STATISTICS_GOAL = 1.2  # ff_assets / ff_assets without statistics
 HERE = Path(__file__).resolve().parent
+NO_ARCHIVE = "ff_assets -archive"
 
 
 def _command(name: str, home: Path, data: Path) -> list[str]:
@@ -41,8 +46,12 @@ def _command(name: str, home: Path, data: Path) -> list[str]:
 
 
 def run_once(name: str, data: Path, parent: Path) -> float:
-    home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+    home = Path(tempfile.mkdtemp(prefix=f"{name.replace(' ', '')}-", dir=parent))
     env = {**os.environ, "FF_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    if name == NO_ARCHIVE:
+        conf = home / "spark.conf"
+        conf.write_text("spark.driver.extraJavaOptions -Xshare:off\n")
+        env["FF_ASSETS_SPARK_CONF"] = str(conf)
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("MLFLOW_REGISTRY_URI", None)
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
@@ -56,22 +65,42 @@ def run_once(name: str, data: Path, parent: Path) -> float:
     return elapsed
 
 
+def _wait_for_dumps(folder: Path, timeout_s: float = 300.0) -> None:
+    """Until every driver recorded in `folder` has exited (a driver dumps as it exits)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        drivers = [json.loads(r.read_text())["driver"] for r in folder.glob("*.driver")]
+        if not any(Path(f"/proc/{pid}").exists() for pid in drivers):
+            return
+        time.sleep(1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
     parser.add_argument("--data-dir", default=None, help="the UCI data (default ../shared/data)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON here")
+    parser.add_argument(
+        "--without-archive", action="store_true",
+        help="add a contender whose Spark driver maps no class-data archive",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from ff_assets.config import data_dir
+    from ff_assets.spark import class_data
 
     data = data_dir(args.data_dir)
-    names = ["ff_assets", "plain", "ff_assets -stats"]
+    names = ["ff_assets", "plain", "ff_assets -stats", *([NO_ARCHIVE] * args.without_archive)]
     seconds: dict[str, list[float]] = {n: [] for n in names}
     print(f"reviews example, fresh processes, {args.repeat} rounds; {bench.machine_load()}")
     with tempfile.TemporaryDirectory(prefix="ff_example_") as tmp:
+        if not list(class_data.default_dir().glob("*.jsa")):
+            print("  no class-data archive yet: one untimed run makes it")
+            run_once("plain", data, Path(tmp))
+            _wait_for_dumps(class_data.default_dir())
         for round_index in range(args.repeat):
-            order = names[round_index % 3 :] + names[: round_index % 3]  # rotated
+            shift = round_index % len(names)
+            order = names[shift:] + names[:shift]  # rotated
             for name in order:
                 elapsed = run_once(name, data, Path(tmp))
                 seconds[name].append(elapsed)
