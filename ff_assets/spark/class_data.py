@@ -66,7 +66,9 @@ def archive_key(settings: Mapping[str, str], java: Path) -> str:
     """What decides which classes a driver loads, as a short hash."""
     import pyspark
 
-    parts = [str(java), pyspark.__version__, str(Path(pyspark.__file__).resolve().parent)]
+    # The binary's mtime: a Java updated in place gets a new archive, not one it refuses.
+    parts = [str(java), str(java.stat().st_mtime_ns), pyspark.__version__]
+    parts.append(str(Path(pyspark.__file__).resolve().parent))
     parts += [f"{k}={settings.get(k, '')}" for k in _KEYED]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -101,8 +103,9 @@ class ClassData:
         if classpath is None:
             return
         temporary = self.record.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"driver": driver, "classpath": classpath}))
-        temporary.replace(self.record)
+        with contextlib.suppress(OSError):  # no record: the dump is deleted when it is old
+            temporary.write_text(json.dumps({"driver": driver, "classpath": classpath}))
+            temporary.replace(self.record)
 
     def _adopt_finished_dumps(self) -> None:
         """Check each dump whose driver has exited: the first whole one becomes the archive
