@@ -84,13 +84,13 @@ def _promote_at_once(folder: Path, uri: str) -> list[subprocess.CompletedProcess
         for version in ("1", "2")
     ]
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # two CLI imports on 2 loaded cores
         while not all((folder / f"ready-{v}").exists() for v in ("1", "2")):
             assert time.monotonic() < deadline and all(c.poll() is None for c in children)
             time.sleep(0.01)
         go.touch()
         return [
-            subprocess.CompletedProcess(c.args, c.wait(120), *c.communicate()) for c in children
+            subprocess.CompletedProcess(c.args, c.wait(300), *c.communicate()) for c in children
         ]
     finally:
         for child in children:
