@@ -65,16 +65,6 @@ def run_once(name: str, data: Path, parent: Path) -> float:
     return elapsed
 
 
-def _wait_for_dumps(folder: Path, timeout_s: float = 300.0) -> None:
-    """Until every driver recorded in `folder` has exited (a driver dumps as it exits)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        drivers = [json.loads(r.read_text())["driver"] for r in folder.glob("*.driver")]
-        if not any(Path(f"/proc/{pid}").exists() for pid in drivers):
-            return
-        time.sleep(1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
@@ -97,7 +87,7 @@ def main() -> int:
         if not list(class_data.default_dir().glob("*.jsa")):
             print("  no class-data archive yet: one untimed run makes it")
             run_once("plain", data, Path(tmp))
-            _wait_for_dumps(class_data.default_dir())
+            class_data.wait_for_dumps(class_data.default_dir())
         for round_index in range(args.repeat):
             shift = round_index % len(names)
             order = names[shift:] + names[:shift]  # rotated

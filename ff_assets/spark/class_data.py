@@ -3,8 +3,8 @@ driver loaded, dumped to a file when it exits, which later drivers map instead o
 parsing and verifying Spark's and Delta's classes again.
 
 Why: a fresh driver of a short run spends most of its time warming up. On the 2-core CI kind
-a plain PySpark script writing two 200-row Delta tables took about 40 s, of which the
-session's start 13.8 s; with the archive 27 s and 8.7 s (measured, `BENCHMARKS.md`). Every
+a plain PySpark script writing a 200-row Delta table took 43.8 s, of which the session's
+start 13.8 s; with the archive 20.9 s and 8.7 s (measured, `BENCHMARKS.md`). Every
 `ff-assets materialize` and every Dagster run worker starts such a driver.
 
 Why by hand: Java 19's `-XX:+AutoCreateSharedArchive` does all of this, but the brief pins
@@ -124,10 +124,10 @@ class ClassData:
                     left.unlink()
 
 
-def with_archive(settings: dict[str, str], folder: Path | None) -> ClassData | None:
+def with_archive(settings: dict[str, str], folder: Path) -> ClassData | None:
     """Add the archive's options to `settings` (in place) unless the driver's options already
     choose about class sharing; `None` when nothing was added."""
-    if folder is None or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return None
     given = settings.get(JAVA_OPTIONS, "")
     java = java_binary()
@@ -140,6 +140,19 @@ def with_archive(settings: dict[str, str], folder: Path | None) -> ClassData | N
         return None
     settings[JAVA_OPTIONS] = f"{given} {added}".strip()
     return data
+
+
+def wait_for_dumps(folder: Path, timeout_s: float = 300.0) -> bool:
+    """Wait until every driver recorded in `folder` has exited, so its dump is complete (a
+    driver dumps as it exits, after its Python process); whether they all did in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = (_read_record(r) for r in folder.glob("*.driver"))
+        if not any(_alive(int(r["driver"])) for r in records if r is not None):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
 
 
 def driver_pid() -> int | None:
@@ -197,9 +210,11 @@ def _alive(pid: int) -> bool:
 
 def _verified(java: Path, dump: Path, classpath: str) -> bool:
     """Whether a JVM maps `dump` whole: every region read and its checksum compared."""
+    # A bad dump crashes this JVM on purpose: no hs_err_pid*.log in the caller's folder.
     command = [
         str(java), "-Xshare:on", "-XX:+VerifySharedSpaces", f"-XX:SharedArchiveFile={dump}",
-        "-Xlog:disable", "-cp", classpath, "-version",
+        "-Xlog:disable", "-XX:ErrorFile=/dev/null", "-XX:-CreateCoredumpOnCrash",
+        "-cp", classpath, "-version",
     ]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, timeout=_VERIFY_TIMEOUT_S)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -116,7 +115,10 @@ def test_a_whole_dump_is_adopted_once_a_jvm_has_checked_it(tmp_path: Path) -> No
 
 
 @pytest.mark.integration
-def test_a_truncated_dump_is_deleted_and_the_driver_dumps_anew(tmp_path: Path) -> None:
+def test_a_truncated_dump_is_deleted_and_the_driver_dumps_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a crashing JVM would leave its hs_err_pid*.log
     java = _java()
     written, _ = _real_dump(tmp_path, java)
     whole = written.dump.read_bytes()
@@ -161,11 +163,7 @@ def test_a_spark_driver_dumps_its_classes_and_the_next_driver_adopts_them(tmp_pa
     [dump] = folder.glob("*.dump")
     recorded = json.loads(record.read_text())
     assert "pyspark" in recorded["classpath"]
-    # That driver's JVM dumps as it exits, after its Python process: wait for it to end.
-    for _ in range(180):
-        if not Path(f"/proc/{recorded['driver']}").exists():
-            break
-        time.sleep(1)
+    assert class_data.wait_for_dumps(folder, timeout_s=180)
     assert dump.stat().st_size > 10_000_000  # Spark's and Delta's classes, not the JDK's
     key = dump.name.split(".")[0]
     options = ClassData(folder, key, _java()).options()
