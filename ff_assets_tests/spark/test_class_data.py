@@ -1,6 +1,6 @@
 """The driver's class-data archive: which options a new driver gets (no JVM), a dump checked
-whole by a real JVM before it is adopted, and two drivers in processes of their own, the
-first dumping its classes and the second mapping them."""
+whole by a real JVM before it is adopted, and the warm-up (`ff_assets.spark.warm_up`) making
+the archive that a later driver, in a process of its own, maps."""
 
 from __future__ import annotations
 
@@ -144,28 +144,32 @@ _DRIVER = textwrap.dedent(
 
 @pytest.mark.integration
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_spark_driver_dumps_its_classes_and_the_next_driver_adopts_them(tmp_path: Path) -> None:
-    """One Spark driver in a process of its own, as every CLI run and Dagster run worker
-    starts one: it dumps at exit; the next start checks the dump on that driver's own class
-    path with `-Xshare:on` (the JVM maps it, or fails) and adopts it."""
+def test_the_warm_up_makes_the_archive_and_a_later_driver_maps_it(tmp_path: Path) -> None:
+    """`python -m ff_assets.spark.warm_up` (which `scripts/setup` runs): a Spark program in a
+    process of its own dumps its driver's classes, the dump is checked and adopted; a second
+    call finds it; a later driver, as every CLI run and Dagster run worker starts one, maps it
+    (a driver without an archive would leave a dump and its record beside it)."""
     folder = tmp_path / "class-data"
-    script = tmp_path / "driver.py"
-    script.write_text(_DRIVER)
     env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
     env.pop("FF_ASSETS_SPARK_CONF", None)  # the driver's options are this test's subject
-    done = subprocess.run(
-        [sys.executable, str(script), str(folder)], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "[warning][cds]" not in done.stdout + done.stderr  # the JVM's CDS logging is off
-    [record] = folder.glob("*.driver")
-    [dump] = folder.glob("*.dump")
-    recorded = json.loads(record.read_text())
-    assert "pyspark" in recorded["classpath"]
-    assert class_data.wait_for_dumps(folder, timeout_s=180)
-    assert dump.stat().st_size > 10_000_000  # Spark's and Delta's classes, not the JDK's
-    key = dump.name.split(".")[0]
-    options = ClassData(folder, key, _java()).options()
-    assert options.startswith(f"-XX:SharedArchiveFile={folder / key}.jsa ")
-    assert [p.name for p in folder.iterdir()] == [f"{key}.jsa"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+        return done
+
+    warm_up = ["-m", "ff_assets.spark.warm_up", "--folder", str(folder)]
+    assert "class-data archive made" in run(*warm_up).stdout
+    [archive] = folder.iterdir()
+    key = class_data.archive_key({}, _java())
+    assert archive.name == f"{key}.jsa"
+    assert archive.stat().st_size > 10_000_000  # Spark's and Delta's classes, not the JDK's
+    assert f"class-data archive in place: {archive}" in run(*warm_up).stdout
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    mapped = run(str(script), str(folder))
+    assert "[warning][cds]" not in mapped.stdout + mapped.stderr  # the JVM's CDS logging is off
+    assert list(folder.iterdir()) == [archive]
