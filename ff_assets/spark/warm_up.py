@@ -13,10 +13,12 @@ the driver's options turn the archive off.
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,21 +29,44 @@ if TYPE_CHECKING:
 
 _ROWS = 200
 _TIMEOUT_S = 900.0
+WORKLOAD = "ff_assets.spark.warm_up:workload"
+
+
+def resolve_workload(spec: str) -> Callable[[SparkSession, Path], object]:
+    """The function `MODULE:FUNCTION` names; `ValueError` naming the fix when it is not."""
+    module, _, name = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module), name, None) if module and name else None
+    except ImportError as error:
+        raise ValueError(f"workload {spec!r}: {error}") from error
+    if not callable(function):
+        raise ValueError(
+            f"workload {spec!r} is no function: give MODULE:FUNCTION of a function taking "
+            f"(spark, folder), for example {WORKLOAD!r}"
+        )
+    return function
 
 
 def prepare(
-    folder: Path, settings: dict[str, str], *, timeout_s: float = _TIMEOUT_S
+    folder: Path,
+    settings: dict[str, str],
+    *,
+    workload: str = WORKLOAD,
+    timeout_s: float = _TIMEOUT_S,
 ) -> tuple[Path | None, bool]:
-    """The archive a driver with `settings` maps, made now if missing: `(path, made)`;
-    `(None, False)` when the archive is off for these settings. Raises `RuntimeError` with
-    the program's output when its driver fails."""
+    """The archive a driver with `settings` maps, made now if missing by running
+    `workload` (`MODULE:FUNCTION`, called with a session and a scratch folder): `(path,
+    made)`; `(None, False)` when the archive is off for these settings. Raises `RuntimeError`
+    with the program's output when its driver fails."""
+    resolve_workload(workload)  # a bad name fails here, before any JVM
     archive = class_data.with_archive(dict(settings), folder)
     if archive is None:
         return None, False
     if not archive.dumping():
         return archive.archive, False
     program = subprocess.Popen(
-        [sys.executable, "-m", "ff_assets.spark.warm_up", "--run", str(folder)],
+        [sys.executable, "-m", "ff_assets.spark.warm_up", "--run", str(folder),
+         "--workload", workload],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -106,7 +131,7 @@ def workload(spark: SparkSession, folder: Path) -> None:
                        ["embedding", "tokens"], ["train", "test"])  # fmt: skip
 
 
-def _run(folder: Path) -> None:
+def _run(folder: Path, workload: str) -> None:
     from ff_assets.config import spark_conf
     from ff_assets.spark.session import spark_session
 
@@ -114,20 +139,22 @@ def _run(folder: Path) -> None:
     spark = spark_session(app_name="ff_assets_warm_up", conf=spark_conf(), class_data_dir=folder)
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory(prefix="ff_assets_warm_up_") as work:
-        workload(spark, Path(work))
+        resolve_workload(workload)(spark, Path(work))
     spark.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ff_assets.spark.warm_up [--folder DIR]`: make the archive of the drivers
-    this machine starts (with `$FF_ASSETS_SPARK_CONF`, as every entry point reads it) unless
-    it is there."""
+    """`python -m ff_assets.spark.warm_up [--folder DIR] [--workload MODULE:FUNCTION]`: make
+    the archive of the drivers this machine starts (with `$FF_ASSETS_SPARK_CONF`, as every
+    entry point reads it) unless it is there, from this package's short program or your own
+    (a function taking a SparkSession and a scratch folder: your jobs' classes)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--folder", type=Path, default=class_data.default_dir())
+    parser.add_argument("--workload", default=WORKLOAD, help="MODULE:FUNCTION to run")
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # the program's process
     args = parser.parse_args(argv)
     if args.run is not None:
-        _run(args.run)
+        _run(args.run, args.workload)
         return 0
     from ff_assets.config import spark_conf
     from ff_assets.spark.session import session_conf
@@ -135,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     settings = session_conf(conf=spark_conf())
     try:
-        path, made = prepare(args.folder, settings)
+        path, made = prepare(args.folder, settings, workload=args.workload)
+    except ValueError as error:
+        parser.error(str(error))
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
         print(f"ff_assets: no class-data archive made ({error}); drivers start without one")
         return 1

@@ -12,9 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
-from ff_assets.spark import class_data
+from ff_assets.spark import class_data, warm_up
 from ff_assets.spark.class_data import JAVA_OPTIONS, ClassData, with_archive
+from ff_assets.spark.tables import read_table
 
 WORKTREE = Path(__file__).resolve().parents[2]
 
@@ -146,9 +148,10 @@ _DRIVER = textwrap.dedent(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_warm_up_makes_the_archive_and_a_later_driver_maps_it(tmp_path: Path) -> None:
     """`python -m ff_assets.spark.warm_up` (which `scripts/setup` runs): a Spark program in a
-    process of its own dumps its driver's classes, the dump is checked and adopted; a second
-    call finds it; a later driver, as every CLI run and Dagster run worker starts one, maps it
-    (a driver without an archive would leave a dump and its record beside it)."""
+    process of its own (here a tiny one; the default's own test is below) dumps its driver's
+    classes, the dump is checked and adopted; a second call finds it; a later driver, as every
+    CLI run and Dagster run worker starts one, maps it (a driver without an archive would
+    leave a dump and its record beside it)."""
     folder = tmp_path / "class-data"
     env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
     env.pop("FF_ASSETS_SPARK_CONF", None)  # the driver's options are this test's subject
@@ -161,7 +164,7 @@ def test_the_warm_up_makes_the_archive_and_a_later_driver_maps_it(tmp_path: Path
         assert done.returncode == 0, done.stdout + done.stderr[-4000:]
         return done
 
-    warm_up = ["-m", "ff_assets.spark.warm_up", "--folder", str(folder)]
+    warm_up = ["-m", "ff_assets.spark.warm_up", "--folder", str(folder), "--workload", TINY]
     assert "class-data archive made" in run(*warm_up).stdout
     [archive] = folder.iterdir()
     key = class_data.archive_key({}, _java())
@@ -173,3 +176,42 @@ def test_the_warm_up_makes_the_archive_and_a_later_driver_maps_it(tmp_path: Path
     mapped = run(str(script), str(folder))
     assert "[warning][cds]" not in mapped.stdout + mapped.stderr  # the JVM's CDS logging is off
     assert list(folder.iterdir()) == [archive]
+
+
+TINY = "ff_assets_tests.spark.test_class_data:tiny_workload"
+
+
+def tiny_workload(spark: SparkSession, folder: Path) -> None:
+    """A warm-up program of one Spark job: the mechanism's test needs no more."""
+    assert spark.range(10).count() == 10
+
+
+@pytest.mark.integration
+def test_the_default_warm_up_program_runs_what_a_run_runs(spark: SparkSession, tmp_path: Path):
+    """Delta writes and reads with statistics, a Spark ML pipeline fitted, saved, loaded and
+    applied, Word2Vec: all through the package's own functions, on this session."""
+    warm_up.workload(spark, tmp_path)
+    scored = read_table(spark, str(tmp_path / "scored"))
+    assert scored.count() == 200
+    assert {r["ff_split"] for r in scored.select("ff_split").distinct().collect()} == {
+        "train",
+        "test",
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("no_such_module:f", "No module named 'no_such_module'"),
+        ("ff_assets.spark.warm_up:nothing", "is no function: give MODULE:FUNCTION"),
+        ("ff_assets.spark.warm_up", "is no function: give MODULE:FUNCTION"),
+    ],
+)
+def test_a_bad_workload_is_refused_before_any_jvm(
+    given: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        warm_up.main(["--folder", str(tmp_path), "--workload", given])
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no dump, no record: nothing started
