@@ -23,8 +23,10 @@ it whole:
    matches (its build, its class path) and falls back to loading classes when it does not.
 
 The key covers what decides the driver's classes: the Java binary, the pyspark install and the
-jars Spark is told to add. The archive is about 200 MB per key. Turn it off by giving the
-driver `-Xshare:off` (or any archive option of your own) in `spark.driver.extraJavaOptions`.
+jars Spark is told to add. The archive is about 200 MB per key; a driver touches its own at
+each start and deletes the files of other keys untouched for 30 days (`STALE_S`). Turn it off
+by giving the driver `-Xshare:off` (or any archive option of your own) in
+`spark.driver.extraJavaOptions`.
 Linux only (the driver's class path is read from `/proc`); elsewhere nothing changes.
 """
 
@@ -48,6 +50,7 @@ _OWN_OPTIONS = ("SharedArchiveFile", "ArchiveClassesAtExit", "-Xshare")
 _KEYED = ("spark.jars.packages", "spark.jars", "spark.driver.extraClassPath")
 _VERIFY_TIMEOUT_S = 120
 _UNRECORDED_S = 600  # a dump with no record of its driver: deleted when this old
+STALE_S = 30 * 24 * 3600  # another key's archive (an old venv, Java or jar set) unused this long
 
 
 def default_dir() -> Path:
@@ -89,7 +92,10 @@ class ClassData:
         dump of a driver that has exited, once a JVM has checked it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._adopt_finished_dumps()
+        self._sweep_other_keys()
         if self.archive.exists():
+            with contextlib.suppress(OSError):  # its last use, for other keys' sweeps
+                os.utime(self.archive)
             return f"-XX:SharedArchiveFile={self.archive} {QUIET}"
         return f"-XX:ArchiveClassesAtExit={self.dump} -XX:+VerifySharedSpaces {QUIET}"
 
@@ -122,6 +128,18 @@ class ClassData:
             for left in (dump, record):
                 with contextlib.suppress(FileNotFoundError):
                     left.unlink()
+
+    def _sweep_other_keys(self) -> None:
+        """Delete the files of other keys untouched for `STALE_S`: each archive is about
+        200 MB, and a key no driver starts with again (a removed venv, an updated Java) would
+        keep its archive forever. A driver touches its archive at every start."""
+        cutoff = time.time() - STALE_S
+        for path in self.folder.iterdir():
+            if path.name.startswith(f"{self.key}."):
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
 
 
 def with_archive(settings: dict[str, str], folder: Path) -> ClassData | None:

@@ -64,6 +64,25 @@ def test_a_driver_that_chooses_its_own_class_sharing_is_left_alone(
     assert not tmp_path.joinpath("x").exists() and list(tmp_path.iterdir()) == []
 
 
+def test_files_of_other_keys_unused_for_a_month_are_deleted(tmp_path: Path) -> None:
+    java = _java()
+    key = class_data.archive_key({}, java)
+    month = class_data.STALE_S + 60
+    own = tmp_path / f"{key}.jsa"
+    stale = tmp_path / ("a" * 16 + ".jsa")
+    stale_record = tmp_path / ("a" * 16 + ".123.driver")
+    recent = tmp_path / ("b" * 16 + ".jsa")
+    for path in (own, stale, stale_record, recent):
+        path.write_bytes(b"x")
+    old = os.stat(own).st_mtime - month
+    for path in (own, stale, stale_record):
+        os.utime(path, (old, old))
+    options = ClassData(tmp_path, key, java).options()
+    assert options.startswith(f"-XX:SharedArchiveFile={own} ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([own.name, recent.name])
+    assert own.stat().st_mtime > old + month - 120  # touched: in use
+
+
 def test_the_key_follows_the_jars_spark_adds() -> None:
     java = _java()
     plain = class_data.archive_key({}, java)
