@@ -5,8 +5,8 @@
 most 20 %; the checks run in both, and the engine's profile puts them near 0.1 s). With
 `--without-archive`, a fourth, `ff-assets materialize` whose driver maps no class-data archive
 (`-Xshare:off`), prices the archive (`ff_assets/spark/class_data.py`); every other contender
-maps it, the plain script too (it starts its session with `spark_session`), and an untimed
-run first makes one when the machine has none.
+maps it, the plain script too (it starts its session with `spark_session`), and the machine's
+is made first when it has none (`ff_assets.spark.warm_up`, as `scripts/setup` does).
 
 A script, not a test. Each round runs both commands once, each in a fresh process on a fresh
 home (Delta tables, fitted stages, SQLite MLflow; Dagster's instance for ff_assets), the order
@@ -77,17 +77,17 @@ def main() -> int:
     args = parser.parse_args()
 
     from ff_assets.config import data_dir
-    from ff_assets.spark import class_data
+    from ff_assets.spark import class_data, warm_up
+    from ff_assets.spark.session import session_conf
 
     data = data_dir(args.data_dir)
     names = ["ff_assets", "plain", "ff_assets -stats", *([NO_ARCHIVE] * args.without_archive)]
     seconds: dict[str, list[float]] = {n: [] for n in names}
     print(f"reviews example, fresh processes, {args.repeat} rounds; {bench.machine_load()}")
     with tempfile.TemporaryDirectory(prefix="ff_example_") as tmp:
-        if not list(class_data.default_dir().glob("*.jsa")):
-            print("  no class-data archive yet: one untimed run makes it")
-            run_once("plain", data, Path(tmp))
-            class_data.wait_for_dumps(class_data.default_dir())
+        archive, made = warm_up.prepare(class_data.default_dir(), session_conf())
+        if made:
+            print(f"  no class-data archive yet: made {archive} (untimed)")
         for round_index in range(args.repeat):
             shift = round_index % len(names)
             order = names[shift:] + names[:shift]  # rotated

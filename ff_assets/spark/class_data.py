@@ -160,14 +160,13 @@ def with_archive(settings: dict[str, str], folder: Path) -> ClassData | None:
     return data
 
 
-def wait_for_dumps(folder: Path, timeout_s: float = 300.0, writer: int | None = None) -> bool:
-    """Wait until every driver recorded in `folder` (or only the one of the process `writer`)
-    has exited, so its dump is complete (a driver dumps as it exits, after its Python
-    process); whether they all did in time."""
+def wait_for_dump(folder: Path, writer: int, timeout_s: float = 300.0) -> bool:
+    """Wait until the driver that the process `writer` recorded in `folder` has exited, so
+    its dump is complete (a driver dumps as it exits, after its Python process); whether it
+    did in time."""
     deadline = time.monotonic() + timeout_s
-    pattern = "*.driver" if writer is None else f"*.{writer}.driver"
     while True:
-        records = (_read_record(r) for r in folder.glob(pattern))
+        records = (_read_record(r) for r in folder.glob(f"*.{writer}.driver"))
         if not any(_alive(int(r["driver"])) for r in records if r is not None):
             return True
         if time.monotonic() > deadline:

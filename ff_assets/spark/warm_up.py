@@ -80,7 +80,7 @@ def prepare(
             f"the warm-up Spark program failed (exit {program.returncode}):\n{errors[-4000:]}"
         )
     # Only its driver: another driver dumping in the same folder may run for hours.
-    class_data.wait_for_dumps(folder, timeout_s, writer=program.pid)
+    class_data.wait_for_dump(folder, program.pid, timeout_s)
     archive = class_data.with_archive(dict(settings), folder)  # checks the dump, adopts it
     if archive is None or archive.dumping():
         raise RuntimeError(
@@ -126,9 +126,10 @@ def workload(spark: SparkSession, folder: Path) -> None:
     vectors = stored_vectors(scored.select("id", "vector", "prediction", "ff_split"))
     write_table(vectors, str(folder / "scored"), partitions=["train", "test"], marker="warm-up")
     read_vectors(read_table(spark, str(folder / "scored"))).groupBy("ff_split").count().collect()
+    tokenized = tokens.transform(stored)
     embedded = Word2Vec(inputCol="tokens", outputCol="embedding", vectorSize=8, minCount=1)
-    feature_statistics(embedded.fit(tokens.transform(stored)).transform(tokens.transform(stored)),
-                       ["embedding", "tokens"], ["train", "test"])  # fmt: skip
+    embeddings = embedded.fit(tokenized).transform(tokenized)
+    feature_statistics(embeddings, ["embedding", "tokens"], ["train", "test"])
 
 
 def _run(folder: Path, workload: str) -> None:
