@@ -208,6 +208,7 @@ def promote(
 LOCK_SUFFIX = ".promotion_lock"
 LOCK_STALE_SECONDS = 60.0  # a promotion takes well under a second: older locks were abandoned
 LOCK_WAIT_SECONDS = 120.0
+CONTENDED = frozenset({"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"})
 
 
 @contextmanager
@@ -234,7 +235,10 @@ def promotion_lock(
             )
             break
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            # A SQL store answers a create that lost the race with a lookup of the winner's
+            # model (`SqlAlchemyStore.create_registered_model`): RESOURCE_DOES_NOT_EXIST
+            # when the winner released the lock in between. Both mean "taken": try again.
+            if exc.error_code not in CONTENDED:
                 raise
         _release_if_stale(client, lock)
         if time.monotonic() > deadline:
