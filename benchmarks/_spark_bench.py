@@ -634,7 +634,7 @@ BREAKDOWN: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
         (("ff_assets/spark/statistics.py", "token_statistics"),),
     ),
     (
-        "statistics' pictures and tables (matplotlib, Markdown)",
+        "statistics' pictures and tables (SVG, Markdown)",
         (
             ("ff_assets/charts.py", "histograms_markdown"),
             ("ff_assets/spark/statistics.py", "statistics_markdown"),

@@ -258,8 +258,7 @@ def _failure(failures: list[Failed]) -> StageFailedError:
 def dagster_metadata(outcome: Materialized) -> dict[str, Any]:
     """Engine metadata as Dagster metadata values (JSON, paths), with the statistics' table and
     a picture of each feature as Markdown. The engine yields the statistics as data; they are
-    presented here, so matplotlib draws while the engine (`computed_ahead`) runs the next
-    stage."""
+    presented here, while the engine (`computed_ahead`) runs the next stage."""
     metadata = _values(outcome.metadata)
     if stats := outcome.metadata.get("feature_statistics_json"):
         markdown = {"feature_statistics": statistics_markdown(stats), **histograms_markdown(stats)}

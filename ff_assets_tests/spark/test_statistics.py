@@ -6,17 +6,19 @@ of an aggregation."""
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import re
 from collections import Counter
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from ff_assets.charts import feature_png, histograms_markdown
+from ff_assets.charts import feature_svg, histograms_markdown
 from ff_assets.spark.execute import SPLIT_COLUMN
 from ff_assets.spark.statistics import (
     DISTINCT_RSD,
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.integration
 SITES = ["amazon", "imdb", "yelp", "other"]
 WORDS = ["good", "bad", "great", "food", "service", "movie", "plot", "battery", "phone", "it's"]
 FEATURES = ["amount", "label", "site", "text", "tokens", "vector"]
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _rows(n: int = 600, seed: int = 7) -> list[dict]:
@@ -252,10 +255,38 @@ def test_markdown_and_pictures(stats: dict) -> None:
         assert f"**{kind}**" in markdown
     pictures = histograms_markdown(stats)
     assert set(pictures) == {f"histogram_{f}" for f in FEATURES}
-    assert all(p.startswith(f"![{f}](data:image/png;base64,") for f, p in zip(
-        FEATURES, (pictures[f"histogram_{f}"] for f in FEATURES), strict=True))  # fmt: skip
-    png = feature_png("amount", stats["amount"])
-    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    for feature in FEATURES:
+        prefix = f"![{feature}](data:image/svg+xml;base64,"
+        picture = pictures[f"histogram_{feature}"]
+        assert picture.startswith(prefix) and picture.endswith(")")
+        svg = ElementTree.fromstring(base64.b64decode(picture[len(prefix) : -1]))
+        assert svg.tag == f"{SVG}svg" and svg.get("width") and svg.get("height")
+        drawn = [g.get("data-partition") for g in svg.iter(f"{SVG}g")]
+        assert drawn == ["train", "test"], feature  # every partition, in order
+        title = next(svg.iter(f"{SVG}text")).text
+        assert title is not None and title.startswith(feature)
+
+
+def test_a_picture_draws_each_partition_s_shares_and_its_drift(stats: dict) -> None:
+    """The numeric feature's step line rises where its histogram's counts do, the legend
+    gives each partition's PSI against train, and text is escaped."""
+    svg = ElementTree.fromstring(feature_svg("amount", stats["amount"]))
+    for group in svg.iter(f"{SVG}g"):
+        partition = group.get("data-partition")
+        histogram = stats["amount"]["partitions"][partition]["histogram"]
+        [line] = group.iter(f"{SVG}polyline")
+        points = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+        zero = points[0][1]  # the line starts and ends on the x axis; y grows downwards
+        heights = [zero - y for _, y in points[1:-1:2]]  # one step per bin
+        counts = histogram["counts"]
+        assert len(heights) == len(counts)
+        for height, count in zip(heights, counts, strict=True):
+            assert height / max(heights) == pytest.approx(count / max(counts), abs=0.01)
+    legend = [t.text for t in svg.iter(f"{SVG}text") if t.text and "PSI" in t.text]
+    assert legend == [f"test (PSI {stats['amount']['drift']['test']:.3f})"]
+    odd = {"kind": "categorical", "partitions": {"all": {"top_values": [["<a & b>", 3]]}}}
+    labels = [t.text for t in ElementTree.fromstring(feature_svg("f", odd)).iter(f"{SVG}text")]
+    assert "<a & b>" in labels
 
 
 def test_spark_ml_vectors_have_the_same_statistics_as_their_stored_struct(
