@@ -309,17 +309,26 @@ def clear_mlflow_runs() -> None:
 Result = dict[str, float]  # model name -> test accuracy
 
 
-def run_ff_assets(spark: Any, corpus: Path, ws: Workspace, models: Sequence[ModelSpec]) -> Result:
+def run_ff_assets(
+    spark: Any,
+    corpus: Path,
+    ws: Workspace,
+    models: Sequence[ModelSpec],
+    *,
+    statistics: bool = True,
+) -> Result:
     """ff_assets: build the definitions of the store and materialize it in one Dagster run
-    (both partitions), as `materialize_store` does."""
+    (both partitions), as `materialize_store` does; `statistics=False` as `ff-assets
+    materialize --no-statistics` (its checks still run)."""
     from ff_assets.orchestration import build_definitions
     from ff_assets.orchestration.jobs import materialize_job_name
     from ff_assets.orchestration.materialize import run_job
 
     store = build_store(models)
     defs = build_definitions(
-        [store], home=str(ws.root), data_dir=str(corpus), mlflow_tracking_uri=ws.tracking_uri
-    )
+        [store], home=str(ws.root), data_dir=str(corpus), mlflow_tracking_uri=ws.tracking_uri,
+        feature_statistics=statistics,
+    )  # fmt: skip
     try:
         result = run_job(defs, materialize_job_name(store.name), ws.instance)
     finally:

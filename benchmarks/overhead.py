@@ -13,7 +13,9 @@ registered. Contenders, interleaved in one process on one SparkSession:
                  test and logging + registering the same inference pipeline in MLflow: the
                  goal's denominator;
 - plain-outputs: the same script writing only the vectors and the predictions (information:
-                 the floor of §6.1 at K = 1).
+                 the floor of §6.1 at K = 1);
+- ff_assets -stats: ff_assets without feature statistics (`--no-statistics`; information:
+                 what the statistics of issues 8 and 9 cost; the checks still run).
 
     PYTHONPATH=. python benchmarks/overhead.py [--rows 100000] [--repeat 3] [--steps]
                                                [--breakdown] [--profile FILE]
@@ -47,6 +49,7 @@ def main() -> int:
         "ff_assets": (bench.run_ff_assets, True),
         "plain": (bench.run_floor, False),
         "plain-outputs": (functools.partial(bench.run_floor, all_tables=False), False),
+        "ff_assets -stats": (functools.partial(bench.run_ff_assets, statistics=False), True),
     }
     print(
         f"overhead: one pipeline, {args.rows:,} rows, maxIter {args.max_iter}, "
@@ -61,10 +64,13 @@ def main() -> int:
     bench.print_ratio(timings, "ff_assets", "plain", f"goal <= {GOAL:g}: {verdict}")
     bench.print_ratio(timings, "ff_assets", "plain-outputs", "(information)")
     bench.print_ratio(timings, "plain", "plain-outputs", "(information: the extra tables)")
+    bench.print_ratio(timings, "ff_assets -stats", "plain", "(information: without statistics)")
     bench.print_details(args, timings, profiles)
     if args.json:
         payload = {"benchmark": "overhead", "rows": args.rows, "repeat": args.repeat,
-                   **bench.summary(timings, ["plain", "plain-outputs"])}  # fmt: skip
+                   **bench.summary(timings, ["plain", "plain-outputs"]),
+                   "without_statistics/plain": round(
+                       timings.ratio("ff_assets -stats", "plain")[0], 3)}  # fmt: skip
         Path(args.json).write_text(json.dumps(bench.stamp(payload), indent=2) + "\n")
     return 0 if ratio <= GOAL else 1
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance, ExecuteInProcessResult
+    from dagster import DagsterInstance
     from pyspark.sql import DataFrame, SparkSession
 
     from ff_assets.core.plan import Plan
@@ -87,17 +87,6 @@ def materialized_keys(instance: DagsterInstance, run_id: str) -> list[tuple[str,
     return [
         (e.dagster_event.asset_key.to_user_string(), e.dagster_event.partition) for e in entries
     ]
-
-
-def failure_text(result: ExecuteInProcessResult) -> str:
-    """The messages of every failed step, with the chain of causes (the user's own error)."""
-    texts = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None:
-            texts.append(error.message)
-            error = error.cause
-    return "\n".join(texts)
 
 
 def delta_version(spark: SparkSession, path: Path) -> int:

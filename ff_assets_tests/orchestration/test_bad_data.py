@@ -20,7 +20,8 @@ from ff_assets.examples import bank, reviews
 from ff_assets.examples.data import BANK_FILE, REVIEW_FILES
 from ff_assets.orchestration.definitions import build_definitions
 from ff_assets.orchestration.jobs import materialize_job_name
-from ff_assets_tests.orchestration.conftest import delta_version, failure_text
+from ff_assets_tests.orchestration.conftest import delta_version
+from ff_assets_tests.orchestration.tiny_store import failure_text
 
 pytestmark = pytest.mark.integration
 
