@@ -475,7 +475,7 @@ def test_materialize_all_on_the_reviews_group_is_one_run(
 
     with shots.check("statistics-histogram-sentiment"):
         # The split's latest materialization: its statistics as tables and its histograms as
-        # pictures (Markdown metadata with an embedded PNG).
+        # pictures (Markdown metadata with an embedded SVG).
         page.goto(f"{dagit.url}/assets/reviews/split?view=events")
         row = page.get_by_role("row").filter(has_text="histogram_sentiment").first
         row.get_by_text("[Show Markdown]").click()

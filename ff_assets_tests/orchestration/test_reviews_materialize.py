@@ -316,7 +316,7 @@ def test_every_table_carries_its_feature_statistics(reviews_materialized: Materi
     assert set(split["sentiment"]["drift"]) == {"validation", "test"}
     for partition in ("validation", "test"):  # a hash split: no drift to speak of
         assert split["site"]["drift"][partition] < 0.1
-    assert metadata["histogram_sentiment"].startswith("![sentiment](data:image/png;base64,")
+    assert metadata["histogram_sentiment"].startswith("![sentiment](data:image/svg+xml;base64,")
     assert "**categorical**" in metadata["feature_statistics"]
     train_rows = m.read(["reviews", "split"]).where(F.col(SPLIT_COLUMN) == "train").count()
     assert text["train"]["count"] == train_rows
