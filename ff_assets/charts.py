@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -67,9 +67,7 @@ def _histogram(
     title: str, histograms: Mapping[str, Mapping[str, Any]], drift: Mapping[str, float]
 ) -> str:
     shares = {p: _shares(h["counts"]) for p, h in histograms.items()}
-    y_ticks = _ticks(
-        0.0, _HEADROOM * max((max(s, default=0.0) for s in shares.values()), default=0.0)
-    )
+    y_ticks = _share_ticks(shares.values())
     plot = _Plot(left=48, y_top=y_ticks[-1])
     marks: list[str] = []
     first = next(iter(histograms.values()))
@@ -127,9 +125,7 @@ def _top_values(title: str, series: Mapping[str, Sequence[Sequence[Any]]]) -> st
         counts = {str(v): n for v, n in top}
         total = sum(counts.values()) or 1
         shares[partition] = [counts.get(label, 0) / total for label in labels]
-    x_ticks = _ticks(
-        0.0, _HEADROOM * max((max(s, default=0.0) for s in shares.values()), default=0.0)
-    )
+    x_ticks = _share_ticks(shares.values())
     plot = _Plot(left=132, y_top=1.0)  # room for labels of up to 20 characters
     slot = plot.height / max(len(labels), 1)
     bar = slot * 0.8 / len(series)
@@ -240,6 +236,11 @@ def _color(partition: str, index: int) -> str:
 def _shares(counts: Sequence[float]) -> list[float]:
     total = sum(counts) or 1
     return [c / total for c in counts]
+
+
+def _share_ticks(shares: Iterable[Sequence[float]]) -> list[float]:
+    """Ticks of a share axis reaching past the longest bar, leaving room for the legend."""
+    return _ticks(0.0, _HEADROOM * max((max(s, default=0.0) for s in shares), default=0.0))
 
 
 def _ticks(low: float, high: float, most: int = 6) -> list[float]:
