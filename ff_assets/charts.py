@@ -142,9 +142,9 @@ def _top_values(title: str, series: Mapping[str, Sequence[Sequence[Any]]]) -> st
         _text(plot.x0 - 4, plot.y0 + (i + 0.5) * slot + 3, _shorten(label), anchor="end")
         for i, label in enumerate(labels)
     ]
-    ticks = [_text(plot.x0 + t * scale, plot.y1 + 13, _number(t), anchor="middle") for t in x_ticks]
+    ticks = plot.x_axis([(plot.x0 + t * scale, _number(t)) for t in x_ticks])
     legend = [(p, p) for p in series]
-    return _svg(title, plot.frame(), *names, *ticks, *marks, _legend(legend, plot.x1))
+    return _svg(title, plot.frame(), *names, ticks, *marks, _legend(legend, plot.x1))
 
 
 class _Plot:
