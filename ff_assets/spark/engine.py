@@ -614,7 +614,7 @@ class _Run:
         rows = inputs.df.where(F.col(SPLIT_COLUMN) == TRAIN) if train_only else inputs.df
         rows = rows.drop(SPLIT_COLUMN) if SPLIT_COLUMN in rows.columns else rows
         check = self._fit_check(key, node, inputs, rows, train_only)
-        fitted = execute.fit(node.stage, rows)
+        fitted = execute.fit(node.stage, execute.in_tasks_of(rows, check.metadata["rows_fitted"]))
         self.fitted[key] = fitted
         self.e.record.fitted.append(key)
         planned = self.plan.assets[key]

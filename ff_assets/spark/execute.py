@@ -6,6 +6,7 @@ No Dagster here: the orchestration layer decides which rows come in and where re
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,17 @@ def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
         extra = [c for c in frame.columns if c in on or c not in joined.columns]
         joined = joined.join(frame.select(*extra), on=on, how="inner")
     return joined
+
+
+ROWS_PER_FIT_TASK = 50_000  # rows a fit reads per partition, at least (see `in_tasks_of`)
+
+
+def in_tasks_of(frame: DataFrame, rows: int) -> DataFrame:
+    """`frame` in as few partitions as `rows` need (`ROWS_PER_FIT_TASK` each), never more than
+    it has: an iterative fit runs a Spark job per iteration, and on a few thousand rows each
+    job's tasks cost more than their work (a logistic regression on 1,800 rows fitted in 1.1 s
+    from one partition, 2.2 s from two; on 80,000 rows both took about 2.5 s: measured)."""
+    return frame.coalesce(max(1, math.ceil(rows / ROWS_PER_FIT_TASK)))
 
 
 def fit(stage: StageSpec, frame: DataFrame) -> Transformer:
