@@ -15,7 +15,9 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from ff_assets.core import FeatureStore, StageFailedError, Storage
+from ff_assets.spark import execute
 from ff_assets.spark.engine import Assembled, Checked, Engine, Evaluated, Failed, Materialized
+from ff_assets.spark.execute import ROWS_PER_FIT_TASK
 from ff_assets.spark.storage import Layout, NotMaterializedError
 from ff_assets_tests.orchestration import tiny_store
 
@@ -265,3 +267,13 @@ def test_a_source_with_repeated_or_null_keys_is_refused_and_its_table_kept(
     nulls = spark.createDataFrame([("a", 1), (None, 2), (None, 3)], "k string, v int")
     assert key_problems(nulls, "k", 5) == ["2 of 3 rows have no 'k' (null)"]
     assert key_problems(nulls.where("k is not null"), "k", 5) == []
+
+
+def test_a_fit_reads_its_rows_in_as_few_partitions_as_they_need(spark: SparkSession) -> None:
+    """`in_tasks_of`, which the engine applies to every fit's rows: 50,000 rows a task, never
+    more partitions than the rows already have."""
+    frame = spark.range(1_000).repartition(3)
+    assert execute.in_tasks_of(frame, 1_000).rdd.getNumPartitions() == 1
+    assert execute.in_tasks_of(frame, ROWS_PER_FIT_TASK + 1).rdd.getNumPartitions() == 2
+    assert execute.in_tasks_of(frame, 10 * ROWS_PER_FIT_TASK).rdd.getNumPartitions() == 3
+    assert execute.in_tasks_of(frame, 1_000).count() == 1_000
