@@ -175,7 +175,7 @@ def join_on_key(frames: Sequence[DataFrame], key: str) -> DataFrame:
     return joined
 
 
-ROWS_PER_FIT_TASK = 50_000  # rows a fit reads per partition, at least (see `in_tasks_of`)
+ROWS_PER_FIT_TASK = 50_000  # rows a fit reads per partition, at most about (see `in_tasks_of`)
 
 
 def in_tasks_of(frame: DataFrame, rows: int) -> DataFrame:
